@@ -1,0 +1,224 @@
+"""One settings object, built once from every place a team can configure us.
+
+Precedence, lowest first: built-in defaults, ``[tool.migration_guard]`` in the
+project's ``pyproject.toml``, ``MIGRATION_GUARD`` in Django settings, then the
+command line. Every bad value is named precisely: which key, in which place,
+what was expected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .exceptions import ConfigurationError
+from .findings import Severity
+from .postgres.base import SOURCES
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10
+    import tomli as tomllib
+
+#: Rule severity value that turns a rule off.
+OFF = "off"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    # where Postgres comes from
+    postgres: str = "auto"
+    database_url: str | None = None
+    postgres_bindir: str | None = None
+    postgres_image: str | None = None
+    #: Production's major version (e.g. 16). Version-dependent facts follow it.
+    postgres_version: int | None = None
+    # what the audit reports
+    fail_on: Severity = Severity.ERROR
+    #: rule id -> severity, or None when the rule is turned off.
+    rules: Mapping[str, Severity | None] = dataclasses.field(default_factory=dict)
+    exclude_apps: tuple[str, ...] = ()
+    #: ``app_label.migration_name`` or ``app_label.*`` (fnmatch patterns).
+    exclude_migrations: tuple[str, ...] = ()
+    #: Git ref the change is compared with when no selection is given.
+    base_ref: str | None = None
+    include_third_party: bool = False
+    #: ``lock_timeout`` migration_guard sets for ``manage.py migrate`` (e.g. "5s").
+    lock_timeout: str | None = None
+    # tracing
+    trace: bool = True
+    stats_url: str | None = None
+    seed_rows: int = 0
+    cache: bool = True
+    cache_dir: str | None = None
+    # planner
+    batch_size: int = 1000
+
+    def severity_for(self, rule_id: str, default: Severity) -> Severity | None:
+        """The severity a rule reports at, or None when it is turned off."""
+        if rule_id in self.rules:
+            return self.rules[rule_id]
+        return default
+
+    def replace(self, **changes: Any) -> Config:
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+
+
+def _expect(cond: bool, where: str, key: str, what: str, value: Any) -> None:
+    if not cond:
+        raise ConfigurationError(f"{where}: {key} must be {what}, got {value!r}")
+
+
+def _convert(key: str, value: Any, where: str) -> Any:
+    """Check one raw value and convert it to the type :class:`Config` holds."""
+    if key == "postgres":
+        _expect(
+            isinstance(value, str) and value in ("auto", *SOURCES),
+            where,
+            key,
+            f"one of auto, {', '.join(SOURCES)}",
+            value,
+        )
+        return value
+    if key == "fail_on":
+        return Severity.parse(value, where=f"{where}: fail_on")
+    if key == "postgres_version":
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value.strip())
+        _expect(
+            isinstance(value, int) and not isinstance(value, bool) and 9 <= value < 100,
+            where,
+            key,
+            "a PostgreSQL major version such as 16",
+            value,
+        )
+        return value
+    if key in ("seed_rows", "batch_size"):
+        _expect(
+            isinstance(value, int) and not isinstance(value, bool) and value >= 0,
+            where,
+            key,
+            "a whole number >= 0",
+            value,
+        )
+        if key == "batch_size":
+            _expect(value > 0, where, key, "a whole number > 0", value)
+        return value
+    if key in ("include_third_party", "trace", "cache"):
+        _expect(isinstance(value, bool), where, key, "true or false", value)
+        return value
+    if key in ("exclude_apps", "exclude_migrations"):
+        _expect(
+            isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value),
+            where,
+            key,
+            "a list of strings",
+            value,
+        )
+        return tuple(value)
+    if key == "rules":
+        return _convert_rules(value, where)
+    # plain optional strings
+    _expect(value is None or isinstance(value, str), where, key, "a string", value)
+    return value
+
+
+def _convert_rules(value: Any, where: str) -> dict[str, Severity | None]:
+    _expect(isinstance(value, Mapping), where, "rules", 'a table of rule-id = "severity"', value)
+    from .rules import registry
+
+    known = registry()
+    out: dict[str, Severity | None] = {}
+    for rule_id, level in value.items():
+        if rule_id not in known:
+            close = difflib.get_close_matches(str(rule_id), list(known), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise ConfigurationError(
+                f"{where}: rules: unknown rule id {rule_id!r}{hint} "
+                "(`migration-guard rules` lists them)"
+            )
+        if isinstance(level, str) and level.strip().lower() == OFF:
+            out[rule_id] = None
+        else:
+            out[rule_id] = Severity.parse(level, where=f"{where}: rules.{rule_id}")
+    return out
+
+
+def _normalise(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for raw_key, value in raw.items():
+        key = str(raw_key).replace("-", "_")
+        if key not in _FIELDS:
+            close = difflib.get_close_matches(key, list(_FIELDS), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigurationError(f"{where}: unknown key {raw_key!r}{hint}")
+        out[key] = _convert(key, value, where)
+    return out
+
+
+def find_pyproject(start: Path) -> Path | None:
+    """The nearest ``pyproject.toml`` at or above ``start``."""
+    start = start.resolve()
+    for folder in [start, *start.parents]:
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_pyproject(path: Path) -> dict[str, Any]:
+    """The ``[tool.migration_guard]`` table of ``path`` (empty when absent)."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"cannot read {path}: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"{path} is not valid TOML: {exc}") from exc
+    table = data.get("tool", {}).get("migration_guard", {})
+    if not isinstance(table, dict):
+        raise ConfigurationError(f"{path}: [tool.migration_guard] must be a table")
+    return table
+
+
+def project_root() -> Path:
+    """Where the project lives: ``settings.BASE_DIR`` when set, else the working folder."""
+    from django.conf import settings
+
+    base = getattr(settings, "BASE_DIR", None)
+    return Path(base) if base else Path.cwd()
+
+
+def build_config(
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    django_settings: Mapping[str, Any] | None = None,
+    pyproject: Path | None = None,
+) -> Config:
+    """Merge defaults, pyproject, Django settings and command-line ``overrides``."""
+    values: dict[str, Any] = {}
+    if pyproject is None:
+        found = find_pyproject(Path.cwd())
+        if found is None:
+            found = find_pyproject(project_root())
+        pyproject = found
+    if pyproject is not None:
+        values.update(_normalise(read_pyproject(pyproject), f"[tool.migration_guard] in {pyproject}"))
+    if django_settings is None:
+        from django.conf import settings
+
+        django_settings = getattr(settings, "MIGRATION_GUARD", None) or {}
+    if not isinstance(django_settings, Mapping):
+        raise ConfigurationError("settings.MIGRATION_GUARD must be a dict")
+    values.update(_normalise(django_settings, "settings.MIGRATION_GUARD"))
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        values[key] = _convert(key, value, "command line")
+    return Config(**values)

@@ -1,0 +1,174 @@
+"""The values the audit produces: small, frozen, serialisable.
+
+Rules and the tracer create :class:`Finding` objects; renderers only read them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Iterable
+from typing import Any
+
+
+class Severity(str, enum.Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        return {"error": 3, "warning": 2, "info": 1}[self.value]
+
+    def at_least(self, other: Severity) -> bool:
+        return self.rank >= other.rank
+
+    @classmethod
+    def parse(cls, value: str, *, where: str = "severity") -> Severity:
+        from .exceptions import ConfigurationError
+
+        try:
+            return cls(str(value).strip().lower())
+        except ValueError:
+            raise ConfigurationError(
+                f"{where}: unknown severity {value!r}; use one of error, warning, info"
+            ) from None
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Category(str, enum.Enum):
+    LOCKING = "locking"
+    COMPATIBILITY = "compatibility"
+    REVERSIBILITY = "reversibility"
+    DATA = "data"
+    CORRECTNESS = "correctness"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Evidence(str, enum.Enum):
+    #: A static rule expects it from the operation and its SQL.
+    PREDICTED = "predicted"
+    #: The trace saw it happen on PostgreSQL.
+    OBSERVED = "observed"
+    #: A rule expected it and the trace did not see it; the finding is downgraded.
+    CONTRADICTED = "contradicted"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Blocks(str, enum.Enum):
+    """What other sessions cannot do while a lock is held."""
+
+    READS_AND_WRITES = "reads and writes"
+    WRITES = "writes"
+    NOTHING = "nothing"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclasses.dataclass(frozen=True, order=True)
+class Lock:
+    relation: str
+    mode: str
+    blocks: Blocks
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"relation": self.relation, "mode": self.mode, "blocks": self.blocks.value}
+
+
+@dataclasses.dataclass(frozen=True)
+class OperationRef:
+    """Where an operation stands: its index in ``operations``, text and file line."""
+
+    index: int
+    description: str
+    line: int | None
+    kind: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "description": self.description,
+            "line": self.line,
+            "kind": self.kind,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class TableSize:
+    relation: str
+    rows: int
+    bytes: int
+    #: Estimated seconds the blocked reads/writes would wait; None when unknown.
+    estimated_seconds: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class Finding:
+    rule: str
+    severity: Severity
+    category: Category
+    message: str
+    fix: str
+    app_label: str
+    migration: str
+    operation: OperationRef | None = None
+    evidence: Evidence = Evidence.PREDICTED
+    locks: tuple[Lock, ...] = ()
+    rewrites: tuple[str, ...] = ()
+    scans: tuple[str, ...] = ()
+    sql: tuple[str, ...] = ()
+    #: The table the finding is about, when there is one (sizes are looked up by it).
+    table: str | None = None
+    #: ``manage.py plan_zero_downtime ...`` when a planner strategy covers the finding.
+    plan_command: str | None = None
+    notes: tuple[str, ...] = ()
+    sizes: tuple[TableSize, ...] = ()
+    duration_ms: float | None = None
+
+    @property
+    def line(self) -> int | None:
+        return self.operation.line if self.operation else None
+
+    def replace(self, **changes: Any) -> Finding:
+        return dataclasses.replace(self, **changes)
+
+    def sort_key(self) -> tuple[Any, ...]:
+        index = self.operation.index if self.operation else -1
+        return (self.app_label, self.migration, index, -self.severity.rank, self.rule, self.table or "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "severity": self.severity.value,
+            "category": self.category.value,
+            "message": self.message,
+            "fix": self.fix,
+            "evidence": self.evidence.value,
+            "operation": self.operation.to_dict() if self.operation else None,
+            "table": self.table,
+            "locks": [lock.to_dict() for lock in self.locks],
+            "rewrites": list(self.rewrites),
+            "scans": list(self.scans),
+            "sql": list(self.sql),
+            "sizes": [s.to_dict() for s in self.sizes],
+            "duration_ms": self.duration_ms,
+            "plan_command": self.plan_command,
+            "notes": list(self.notes),
+        }
+
+
+def count_by_severity(findings: Iterable[Finding]) -> dict[Severity, int]:
+    counts = {s: 0 for s in Severity}
+    for finding in findings:
+        counts[finding.severity] += 1
+    return counts
