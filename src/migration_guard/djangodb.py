@@ -1,0 +1,88 @@
+"""Point Django's connections at the scratch database, and back.
+
+While the audit runs, every alias in ``DATABASES`` points at the scratch
+database: the audited alias keeps its PostgreSQL engine (PostGIS and other
+PostgreSQL backends included) so routers and backend features behave as in
+production, and any other alias a migration might use lands in the scratch
+database too. The project's own databases are never connected to, and need
+not exist.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.utils import load_backend
+
+from .exceptions import ConfigurationError
+from .postgres.base import ConnectionInfo
+
+POSTGRES_ENGINE = "django.db.backends.postgresql"
+
+#: Connection settings of the scratch server: nothing should wait forever
+#: there (a lock wait means the migration waits on itself).
+SCRATCH_SESSION_OPTIONS = "-c lock_timeout=60s -c idle_in_transaction_session_timeout=0"
+
+
+def engine_for(alias_settings: dict[str, Any]) -> str:
+    """The user's ENGINE when it is a PostgreSQL backend, else Django's own."""
+    engine = alias_settings.get("ENGINE") or ""
+    if not engine or engine == POSTGRES_ENGINE:
+        return POSTGRES_ENGINE
+    try:
+        vendor = load_backend(engine).DatabaseWrapper.vendor
+    except Exception:  # an engine that does not import: not PostgreSQL anyway
+        return POSTGRES_ENGINE
+    return engine if vendor == "postgresql" else POSTGRES_ENGINE
+
+
+def original_settings(alias: str = DEFAULT_DB_ALIAS) -> dict[str, Any]:
+    """A copy of the project's settings for ``alias`` (before any redirection)."""
+    if alias not in connections.settings:
+        known = ", ".join(sorted(connections.settings)) or "none"
+        raise ConfigurationError(
+            f"--database {alias!r} is not in settings.DATABASES (known aliases: {known})"
+        )
+    return copy.deepcopy(dict(connections.settings[alias]))
+
+
+@contextlib.contextmanager
+def connections_pointed_at(info: ConnectionInfo, alias: str = DEFAULT_DB_ALIAS) -> Iterator[Any]:
+    """Every alias uses the scratch database inside the block; yields ``connections[alias]``."""
+    saved = {name: connections.settings[name] for name in list(connections.settings)}
+    if alias not in saved:
+        original_settings(alias)  # raises the precise error
+    try:
+        for name, conf in saved.items():
+            _drop_connection(name)
+            options = {"options": SCRATCH_SESSION_OPTIONS}
+            options.update(info.django_settings()["OPTIONS"])
+            raw = {
+                **{k: v for k, v in conf.items() if k in ("TIME_ZONE", "TEST")},
+                **info.django_settings(),
+                "ENGINE": engine_for(conf),
+                "OPTIONS": options,
+                "ATOMIC_REQUESTS": False,
+                "AUTOCOMMIT": True,
+                "CONN_MAX_AGE": 0,
+            }
+            connections.settings[name] = connections.configure_settings({name: raw})[name]
+        yield connections[alias]
+    finally:
+        for name, conf in saved.items():
+            _drop_connection(name)
+            connections.settings[name] = conf
+
+
+def _drop_connection(name: str) -> None:
+    """Close and forget the connection object of ``name`` (without opening one)."""
+    conn = getattr(connections._connections, name, None)  # type: ignore[attr-defined]
+    if conn is not None:
+        with contextlib.suppress(Exception):
+            conn.close()
+    with contextlib.suppress(AttributeError, KeyError):
+        del connections[name]

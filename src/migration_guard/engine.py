@@ -1,0 +1,373 @@
+"""The audit, from selection to report: one service function the commands call.
+
+1. load the migration graph from disk and choose the change (``discovery``);
+2. get a PostgreSQL server and a scratch database on it (``postgres``);
+3. point Django's connections at the scratch database (``djangodb``);
+4. apply every migration the change needs, in plan order: those before it
+   plainly, those of the change with recording (``collect``) and, unless
+   turned off, observation (``trace``);
+5. run the rules on each recorded migration, merge what the trace saw, and
+   apply ignores and severity settings.
+
+Nothing here prints: progress goes to the ``progress`` callback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from django.db import DEFAULT_DB_ALIAS
+from django.db.migrations.executor import MigrationExecutor
+from django.db.migrations.state import ProjectState
+
+from . import rules as rules_pkg
+from .collect import MigrationRecord, apply_recorded, collect_static, database_error_text, new_record
+from .conf import Config
+from .discovery import Change, Key, Selection, full_plan, load_graph, select
+from .djangodb import connections_pointed_at, original_settings
+from .exceptions import ProviderError
+from .findings import Category, Finding, Severity
+from .pgversion import PgFacts
+from .postgres import PostgresOptions, open_server, version_text
+from .postgres.base import major_of
+from .postgres.scratch import scratch_database
+from .results import AUDITED, FAILED, SKIPPED, AuditReport, MigrationResult, PostgresInfo
+from .rules.base import RuleContext
+from .trace import analyze
+from .trace.observe import Tracer, take_snapshot
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, dict[str, Any]], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class AuditRequest:
+    selection: Selection
+    config: Config
+    database: str = DEFAULT_DB_ALIAS
+    keep: bool = False
+    manage: str = "python manage.py"
+
+
+def _noop(event: str, data: dict[str, Any]) -> None:
+    return None
+
+
+def postgres_options(config: Config) -> PostgresOptions:
+    return PostgresOptions(
+        source=config.postgres,
+        database_url=config.database_url,
+        bindir=config.postgres_bindir,
+        docker_image=config.postgres_image,
+        prefer_major=config.postgres_version,
+    )
+
+
+def lock_timeout_configured(config: Config, alias: str) -> bool:
+    if config.lock_timeout:
+        return True
+    try:
+        options = original_settings(alias).get("OPTIONS", {}) or {}
+    except Exception:
+        return False
+    return "lock_timeout" in str(options.get("options", ""))
+
+
+def repository_root() -> Path:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout.strip()
+        if out:
+            return Path(out)
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return Path.cwd()
+
+
+def relative_path(path: Path | None, root: Path) -> str | None:
+    if path is None:
+        return None
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def run_audit(request: AuditRequest, progress: Progress = _noop) -> AuditReport:
+    """Audit the change ``request`` selects; return the report (never prints)."""
+    config = request.config
+    loader = load_graph()
+    change = select(loader, request.selection, config)
+    progress("selected", {"change": change})
+    if not change.targets:
+        return AuditReport(
+            change=change.description,
+            postgres=None,
+            migrations=(),
+            traced=config.trace,
+            fail_on=config.fail_on,
+            notes=("no migrations to audit",),
+        )
+    lock_timeout = lock_timeout_configured(config, request.database)
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(open_server(postgres_options(config)))
+        progress("postgres", {"description": server.description})
+        info = stack.enter_context(scratch_database(server, keep=request.keep))
+        connection = stack.enter_context(connections_pointed_at(info, request.database))
+        _check_django_supports(connection, server)
+        pg = _pg_facts(config, server.server_version)
+        run = _Run(request, change, connection, info, pg, lock_timeout, progress)
+        results = run.execute()
+        notes = list(run.notes)
+        if config.postgres_version and config.postgres_version != major_of(server.server_version):
+            notes.append(
+                f"production runs PostgreSQL {config.postgres_version} but the audit ran on "
+                f"{version_text(server.server_version)}: lock behaviour can differ between "
+                f"major versions; use --postgres-image postgres:{config.postgres_version} or "
+                "MIGRATION_GUARD_PG_BINDIR to match."
+            )
+        postgres = PostgresInfo(
+            version=version_text(server.server_version),
+            major=major_of(server.server_version),
+            source=server.source,
+            description=server.description,
+            production_major=config.postgres_version,
+            production_origin="setting" if config.postgres_version else None,
+        )
+    return AuditReport(
+        change=change.description,
+        postgres=postgres,
+        migrations=tuple(results),
+        traced=config.trace,
+        fail_on=config.fail_on,
+        notes=tuple(notes),
+    )
+
+
+def _check_django_supports(connection: Any, server: Any) -> None:
+    try:
+        connection.ensure_connection()
+        connection.check_database_version_supported()
+    except Exception as exc:
+        if "later is required" in str(exc):
+            raise ProviderError(
+                f"{exc} by this Django version, and the scratch server is "
+                f"{server.description}. Choose a newer server (--postgres-image, "
+                "MIGRATION_GUARD_PG_BINDIR)."
+            ) from exc
+        raise
+
+
+def _pg_facts(config: Config, server_version: int) -> PgFacts:
+    if config.postgres_version:
+        return PgFacts(config.postgres_version, origin="setting")
+    return PgFacts(major_of(server_version), origin="scratch server")
+
+
+class _Run:
+    """One audit run on the scratch database."""
+
+    def __init__(
+        self,
+        request: AuditRequest,
+        change: Change,
+        connection: Any,
+        info: Any,
+        pg: PgFacts,
+        lock_timeout: bool,
+        progress: Progress,
+    ) -> None:
+        self.request = request
+        self.config = request.config
+        self.change = change
+        self.connection = connection
+        self.info = info
+        self.pg = pg
+        self.lock_timeout = lock_timeout
+        self.progress = progress
+        self.notes: list[str] = []
+        self.root = repository_root()
+        self.rules = [
+            r for r in rules_pkg.all_rules() if self.config.severity_for(r.id, r.severity) is not None
+        ]
+
+    def execute(self) -> list[MigrationResult]:
+        executor = MigrationExecutor(self.connection)
+        loader = executor.loader
+        targets = set(self.change.targets)
+        plan = full_plan(loader, self.change.targets)
+        state = executor._create_project_state(with_applied_migrations=False)
+        results: list[MigrationResult] = []
+        broken: set[Key] = set()
+        snapshot = None
+        started = time.monotonic()
+        audited = 0
+        for key in plan:
+            migration = loader.graph.nodes[key]
+            parents = {p.key for p in loader.graph.node_map[key].parents}
+            if parents & broken:
+                broken.add(key)
+                if key in targets:
+                    results.append(self._skipped(migration, parents & broken))
+                continue
+            if "apps" not in state.__dict__:
+                state.apps  # render once: later migrations mutate it incrementally
+            if key not in targets:
+                before = state.clone()
+                try:
+                    state = executor.apply_migration(state, migration)
+                except Exception as exc:
+                    broken.add(key)
+                    state = before
+                    results.append(self._base_failure(migration, exc))
+                continue
+            if snapshot is None or self.change.separately:
+                snapshot = take_snapshot(self._raw())
+            record = new_record(migration, snapshot.tables)
+            self.progress(
+                "migration",
+                {"key": key, "index": audited, "total": len(targets), "elapsed": time.monotonic() - started},
+            )
+            audited += 1
+            before = state.clone()
+            tracer = Tracer(self.info, snapshot) if self.config.trace else None
+            try:
+                state = apply_recorded(executor, state, record, tracer)
+            except Exception:
+                broken.add(key)
+                state = before
+                with contextlib.suppress(Exception):
+                    if record.atomic:
+                        collect_static(executor, before.clone(), record)
+            finally:
+                if tracer is not None:
+                    tracer.close()
+            results.append(self._judge(record))
+            record.release_states()
+        return results
+
+    def _raw(self) -> Any:
+        self.connection.ensure_connection()
+        return self.connection.connection
+
+    # -- results ------------------------------------------------------------------
+    def _path(self, migration: Any) -> str | None:
+        from .source import migration_path
+
+        return relative_path(migration_path(migration), self.root)
+
+    def _skipped(self, migration: Any, because: set[Key]) -> MigrationResult:
+        names = ", ".join(f"{a}.{n}" for a, n in sorted(because))
+        return MigrationResult(
+            app_label=migration.app_label,
+            name=migration.name,
+            path=self._path(migration),
+            atomic=bool(migration.atomic),
+            status=SKIPPED,
+            error=f"not audited: it depends on {names}, which failed to apply",
+            operations=len(migration.operations),
+        )
+
+    def _base_failure(self, migration: Any, exc: BaseException) -> MigrationResult:
+        text = database_error_text(exc)
+        record = new_record(migration, frozenset())
+        record.error = text
+        finding = Finding(
+            rule="migration-failed",
+            severity=Severity.ERROR,
+            category=Category.CORRECTNESS,
+            message=(
+                f"{migration.app_label}.{migration.name} (before the change) failed on "
+                f"PostgreSQL:\n{text}"
+            ),
+            fix="Make this migration apply on PostgreSQL (`python manage.py migrate` fails the same way).",
+            app_label=migration.app_label,
+            migration=migration.name,
+        )
+        return MigrationResult(
+            app_label=migration.app_label,
+            name=migration.name,
+            path=self._path(migration),
+            atomic=bool(migration.atomic),
+            status=FAILED,
+            findings=(finding,),
+            error=text,
+            operations=len(migration.operations),
+        )
+
+    def _judge(self, record: MigrationRecord) -> MigrationResult:
+        ctx = RuleContext(
+            config=self.config,
+            pg=self.pg,
+            migration=record,
+            lock_timeout_configured=self.lock_timeout,
+            manage=self.request.manage,
+        )
+        findings: list[Finding] = []
+        for rule in self.rules:
+            for op in record.operations:
+                findings.extend(_checked(rule, rule.check_operation(op, ctx), ctx))
+            findings.extend(_checked(rule, rule.check_migration(record, ctx), ctx))
+        failure = analyze.failure_finding(record, ctx)
+        if failure is not None:
+            findings.append(failure)
+        if self.config.trace:
+            findings = analyze.merge(record, findings, ctx)
+        findings = _apply_settings(findings, record, ctx)
+        findings.sort(key=Finding.sort_key)
+        return MigrationResult(
+            app_label=record.app_label,
+            name=record.name,
+            path=relative_path(record.path, self.root),
+            atomic=record.atomic,
+            status=AUDITED if record.error is None else FAILED,
+            findings=tuple(findings),
+            error=record.error,
+            duration_ms=record.duration_ms,
+            operations=len(record.operations),
+        )
+
+
+def _checked(rule: Any, produced: Any, ctx: RuleContext) -> Iterator[Finding]:
+    """Findings of ``rule``, without those about tables the change itself created."""
+    for finding in produced or ():
+        if rule.only_existing_tables and finding.table and not ctx.is_existing(finding.table):
+            continue
+        yield finding
+
+
+def _apply_settings(findings: list[Finding], record: MigrationRecord, ctx: RuleContext) -> list[Finding]:
+    """Re-grade by configuration, drop what is ignored, report ignores that match nothing."""
+    from .rules.unused_ignore import unused_ignores
+
+    config = ctx.config
+    used: set[tuple[int | None, str]] = set()
+    kept: list[Finding] = []
+    for finding in findings:
+        index = finding.operation.index if finding.operation else None
+        op = record.operations[index] if index is not None and 0 <= index < len(record.operations) else None
+        if finding.rule in record.migration_ignores:
+            used.add((None, finding.rule))
+            continue
+        if op is not None and finding.rule in op.ignored_rules():
+            used.add((index, finding.rule))
+            continue
+        severity = config.severity_for(finding.rule, finding.severity)
+        if severity is None:
+            continue
+        kept.append(finding if severity is finding.severity else finding.replace(severity=severity))
+    kept.extend(unused_ignores(record, used, ctx))
+    return kept

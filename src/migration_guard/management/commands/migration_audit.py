@@ -1,0 +1,224 @@
+"""``manage.py migration_audit``: find unsafe operations in the migrations a change brings."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DEFAULT_DB_ALIAS
+
+from ...conf import build_config
+from ...discovery import Selection
+from ...engine import AuditRequest, run_audit
+from ...exceptions import Interrupted, MigrationGuardError
+from ...postgres.base import SOURCES, redact
+from ...report import RenderOptions, formats, render
+from ...signals import terminating_raises
+
+MACHINE_FORMATS = {"json", "sarif", "github", "gitlab"}
+
+
+class Command(BaseCommand):
+    help = (
+        "Audit the migrations a change brings for PostgreSQL zero-downtime hazards: apply "
+        "them to a throwaway PostgreSQL, watch the locks they take, and report each unsafe "
+        "operation with the fix. Exit status: 0 clean, 1 findings at or above --fail-on, "
+        "2 usage or environment error."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("app_label", nargs="?", help="App whose migrations to audit.")
+        parser.add_argument(
+            "migration_name", nargs="?", help="One migration of app_label (a prefix is enough)."
+        )
+        which = parser.add_argument_group("which migrations")
+        which.add_argument(
+            "--all",
+            action="store_true",
+            help="Every migration of first-party apps, each judged as a change of its own.",
+        )
+        which.add_argument(
+            "--include-third-party",
+            action="store_true",
+            default=None,
+            help="With --all: also apps installed from packages (site-packages).",
+        )
+        which.add_argument(
+            "--since",
+            metavar="GIT_REF",
+            help="Migration files added or changed since the merge base with GIT_REF. "
+            "This is the default, against the configured base ref, the remote's default "
+            "branch, or main/master.",
+        )
+        which.add_argument(
+            "--unapplied",
+            action="store_true",
+            help="Migrations not recorded in --database's django_migrations (read only).",
+        )
+        which.add_argument(
+            "--database",
+            default=DEFAULT_DB_ALIAS,
+            help="Database alias whose routers and backend apply (and that --unapplied "
+            "reads). Its server is never written to. Default: %(default)s.",
+        )
+        out = parser.add_argument_group("output")
+        out.add_argument(
+            "--format",
+            action="append",
+            choices=formats(),
+            help="Report format (repeatable; pair each with an --output). Default: text.",
+        )
+        out.add_argument(
+            "--output",
+            action="append",
+            metavar="FILE",
+            help="Write the report of the matching --format to FILE ('-' for stdout).",
+        )
+        out.add_argument(
+            "--fail-on",
+            choices=["error", "warning", "info"],
+            help="Exit 1 when a finding is at or above this severity (default: error).",
+        )
+        pg = parser.add_argument_group("PostgreSQL")
+        pg.add_argument(
+            "--postgres",
+            choices=["auto", *SOURCES],
+            help="Where the throwaway server comes from (default: auto, tries "
+            + ", ".join(SOURCES)
+            + " in that order).",
+        )
+        pg.add_argument(
+            "--database-url",
+            metavar="URL",
+            help="An existing server to work on (a scratch database is created and dropped "
+            "there). Also MIGRATION_GUARD_DATABASE_URL.",
+        )
+        pg.add_argument(
+            "--postgres-image",
+            metavar="IMAGE",
+            help="Docker image for --postgres docker (e.g. postgres:16).",
+        )
+        pg.add_argument(
+            "--postgres-version",
+            type=int,
+            metavar="MAJOR",
+            help="Production's PostgreSQL major version; version-dependent advice follows it.",
+        )
+        pg.add_argument(
+            "--keep", action="store_true", help="Keep the scratch database (for debugging)."
+        )
+        pg.add_argument(
+            "--no-trace",
+            action="store_true",
+            help="Static rules only: apply the migrations without observing locks.",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        verbosity = int(options["verbosity"])
+        pairs = self._outputs(options)
+        self._configure_logging(verbosity)
+        try:
+            config = build_config(
+                {
+                    "postgres": options["postgres"],
+                    "database_url": options["database_url"],
+                    "postgres_image": options["postgres_image"],
+                    "postgres_version": options["postgres_version"],
+                    "fail_on": options["fail_on"],
+                    "include_third_party": options["include_third_party"],
+                    "trace": False if options["no_trace"] else None,
+                }
+            )
+            selection = Selection(
+                app_label=options["app_label"],
+                migration_name=options["migration_name"],
+                all=options["all"],
+                include_third_party=bool(options["include_third_party"]),
+                since=options["since"],
+                unapplied=options["unapplied"],
+                database=options["database"],
+            )
+            request = AuditRequest(
+                selection=selection,
+                config=config,
+                database=options["database"],
+                keep=options["keep"],
+                manage=_manage_invocation(),
+            )
+            quiet = verbosity == 0 or any(fmt in MACHINE_FORMATS and out == "-" for fmt, out in pairs)
+            with terminating_raises():
+                report = run_audit(request, self._progress(quiet))
+        except MigrationGuardError as exc:
+            raise CommandError(redact(str(exc)), returncode=2) from exc
+        except Interrupted as exc:
+            raise CommandError(f"interrupted by signal {exc.signum}; cleaned up", returncode=2) from None
+        render_options = RenderOptions(
+            style=self.style, verbosity=verbosity, manage=request.manage
+        )
+        for fmt, destination in pairs:
+            text = render(report, fmt, render_options)
+            if destination == "-":
+                self.stdout.write(text, ending="")
+            else:
+                Path(destination).write_text(text, encoding="utf-8")
+                if verbosity >= 1:
+                    self.stderr.write(f"wrote {fmt} report to {destination}")
+        if report.exit_code:
+            sys.exit(report.exit_code)
+
+    # -- helpers ------------------------------------------------------------------
+    def _outputs(self, options: dict[str, Any]) -> list[tuple[str, str]]:
+        fmts = options["format"] or ["text"]
+        outs = options["output"] or []
+        if len(outs) > len(fmts):
+            raise CommandError(
+                "more --output than --format options: pair each --output with a --format",
+                returncode=2,
+            )
+        outs = outs + ["-"] * (len(fmts) - len(outs))
+        if sum(1 for o in outs if o == "-") > 1:
+            raise CommandError(
+                "several formats would go to stdout: give each but one an --output FILE",
+                returncode=2,
+            )
+        return list(zip(fmts, outs))
+
+    def _configure_logging(self, verbosity: int) -> None:
+        logger = logging.getLogger("migration_guard")
+        if logger.handlers:
+            return
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("migration_guard: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG if verbosity >= 2 else logging.WARNING)
+
+    def _progress(self, quiet: bool) -> Any:
+        started = time.monotonic()
+        last = [0.0]
+        stderr = self.stderr
+
+        def progress(event: str, data: dict[str, Any]) -> None:
+            if quiet:
+                return
+            now = time.monotonic()
+            if event == "postgres" and now - started > 3:
+                stderr.write(f"using {data['description']}")
+            if event == "migration" and now - started > 3 and now - last[0] >= 1:
+                last[0] = now
+                app, name = data["key"]
+                stderr.write(f"[{data['index'] + 1}/{data['total']}] {app}.{name}")
+
+        return progress
+
+
+def _manage_invocation() -> str:
+    argv0 = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "manage.py"
+    if argv0 == "manage.py":
+        return "python manage.py"
+    if argv0 in ("django-admin", "django-admin.py"):
+        return "django-admin"
+    return "python manage.py"

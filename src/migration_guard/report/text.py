@@ -1,0 +1,156 @@
+"""``--format text``: for people, grouped by migration."""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Any
+
+from ..findings import Blocks, Evidence, Finding, Severity
+from ..results import FAILED, SKIPPED, AuditReport, MigrationResult
+from ..trace import locks as lockmodes
+from . import RenderOptions, register
+
+_WIDTH = 100
+_INDENT = " " * 10
+
+
+class _Plain:
+    def __getattr__(self, name: str) -> Any:
+        return lambda text: text
+
+
+def _styles(options: RenderOptions) -> Any:
+    return options.style or _Plain()
+
+
+def _severity(style: Any, severity: Severity) -> str:
+    text = f"{severity.value:<7}"
+    if severity is Severity.ERROR:
+        return style.ERROR(text)
+    if severity is Severity.WARNING:
+        return style.WARNING(text)
+    return style.NOTICE(text)
+
+
+def _wrap(label: str, text: str) -> list[str]:
+    out: list[str] = []
+    first = f"{_INDENT}{label:<6}"
+    for number, paragraph in enumerate(text.splitlines() or [""]):
+        lines = textwrap.wrap(
+            paragraph,
+            width=_WIDTH,
+            initial_indent=first if number == 0 else _INDENT + " " * 6,
+            subsequent_indent=_INDENT + " " * 6,
+        ) or [first.rstrip()]
+        out.extend(lines)
+    return out
+
+
+def _locks(finding: Finding) -> str | None:
+    if not finding.locks:
+        return None
+    parts = []
+    for lock in finding.locks:
+        what = "blocks nothing" if lock.blocks is Blocks.NOTHING else f"blocks {lock.blocks.value}"
+        parts.append(f"{lockmodes.sql_name(lock.mode)} on {lock.relation} ({what})")
+    text = "; ".join(parts)
+    if finding.evidence is Evidence.OBSERVED:
+        text += " [observed]"
+    elif finding.evidence is Evidence.CONTRADICTED:
+        text += " [predicted; not observed]"
+    else:
+        text += " [predicted]"
+    return text
+
+
+def _finding(finding: Finding, result: MigrationResult, style: Any, verbosity: int) -> list[str]:
+    where = result.path or f"{result.app_label}/{result.name}"
+    if finding.line:
+        where = f"{where}:{finding.line}"
+    op = finding.operation
+    head = f"  {_severity(style, finding.severity)} {style.MIGRATE_LABEL(finding.rule)}  {where}"
+    lines = [head]
+    if op is not None and op.index >= 0:
+        lines += _wrap("op", f"operations[{op.index}] {op.description}")
+    lock = _locks(finding)
+    if lock:
+        lines += _wrap("lock", lock)
+    evidence = []
+    if finding.rewrites:
+        evidence.append("rewrote " + ", ".join(finding.rewrites))
+    if finding.scans:
+        evidence.append("scanned " + ", ".join(finding.scans))
+    if evidence:
+        lines += _wrap("seen", "; ".join(evidence))
+    for size in finding.sizes:
+        est = (
+            f", reads/writes would wait about {size.estimated_seconds:.1f}s (estimate)"
+            if size.estimated_seconds is not None
+            else ""
+        )
+        lines += _wrap("size", f"{size.relation}: {size.rows:,} rows, {_bytes(size.bytes)}{est}")
+    lines += _wrap("why", finding.message)
+    lines += _wrap("fix", finding.fix)
+    if finding.plan_command:
+        lines += _wrap("plan", finding.plan_command)
+    for note in finding.notes:
+        lines += _wrap("note", note)
+    if verbosity >= 2 and finding.sql:
+        lines += _wrap("sql", "\n".join(finding.sql))
+    return lines
+
+
+def _bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if size < 1024 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+@register("text")
+def render_text(report: AuditReport, options: RenderOptions) -> str:
+    style = _styles(options)
+    out: list[str] = []
+    where = (
+        f"PostgreSQL {report.postgres.version} ({report.postgres.source})"
+        if report.postgres
+        else "no PostgreSQL needed"
+    )
+    mode = "traced" if report.traced else "static only (--no-trace)"
+    out.append(style.MIGRATE_HEADING(f"Change: {report.change}"))
+    out.append(f"Audited {len(report.migrations)} migration(s) on {where}, {mode}.")
+    for note in report.notes:
+        out.append(style.WARNING(f"Note: {note}"))
+    out.append("")
+    clean = 0
+    for result in report.migrations:
+        if not result.findings and result.status not in (FAILED, SKIPPED):
+            clean += 1
+            if options.verbosity >= 2:
+                out.append(f"{result.app_label}.{result.name}: no findings")
+            continue
+        title = f"{result.app_label}.{result.name}"
+        if result.path:
+            title += f"  ({result.path})"
+        out.append(style.MIGRATE_HEADING(title))
+        if result.status == SKIPPED:
+            out.append(f"  skipped: {result.error}")
+        for finding in result.findings:
+            out.extend(_finding(finding, result, style, options.verbosity))
+        out.append("")
+    counts = report.counts()
+    summary = (
+        f"{counts[Severity.ERROR]} error(s), {counts[Severity.WARNING]} warning(s), "
+        f"{counts[Severity.INFO]} info(s) in {len(report.migrations)} migration(s); "
+        f"{clean} without findings."
+    )
+    failing = len(report.failing)
+    if failing:
+        summary += f" {failing} at or above --fail-on {report.fail_on.value}: exit status 1."
+        out.append(style.ERROR(summary))
+    else:
+        summary += f" Nothing at or above --fail-on {report.fail_on.value}."
+        out.append(style.SUCCESS(summary))
+    return "\n".join(out) + "\n"

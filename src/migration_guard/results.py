@@ -1,0 +1,109 @@
+"""The audit's result: what each renderer formats. Built once, never changed."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from . import __version__
+from .findings import Finding, Severity, count_by_severity
+
+SCHEMA_VERSION = 1
+
+#: Migration statuses.
+AUDITED = "audited"
+FAILED = "failed"  # Postgres (or RunPython) raised; the error is a finding too
+SKIPPED = "skipped"  # depends on a migration that failed
+
+
+@dataclasses.dataclass(frozen=True)
+class MigrationResult:
+    app_label: str
+    name: str
+    #: Path relative to the repository root (posix), or None when unknown.
+    path: str | None
+    atomic: bool
+    status: str
+    findings: tuple[Finding, ...] = ()
+    error: str | None = None
+    duration_ms: float | None = None
+    operations: int = 0
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.app_label, self.name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "app_label": self.app_label,
+            "name": self.name,
+            "path": self.path,
+            "atomic": self.atomic,
+            "status": self.status,
+            "error": self.error,
+            "operations": self.operations,
+            "duration_ms": None if self.duration_ms is None else round(self.duration_ms, 1),
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class PostgresInfo:
+    version: str
+    major: int
+    source: str
+    description: str
+    #: Production major version, when known, and where it came from.
+    production_major: int | None = None
+    production_origin: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class AuditReport:
+    change: str
+    postgres: PostgresInfo | None
+    migrations: tuple[MigrationResult, ...]
+    traced: bool
+    fail_on: Severity = Severity.ERROR
+    #: Things the reader should know about the run (version mismatch, cache use...).
+    notes: tuple[str, ...] = ()
+    tool_version: str = __version__
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [f for m in self.migrations for f in m.findings]
+
+    def counts(self) -> dict[Severity, int]:
+        return count_by_severity(self.findings)
+
+    @property
+    def failing(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity.at_least(self.fail_on)]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failing else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        counts = self.counts()
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "tool": {"name": "django-migration-guard", "version": self.tool_version},
+            "postgres": self.postgres.to_dict() if self.postgres else None,
+            "change": self.change,
+            "traced": self.traced,
+            "fail_on": self.fail_on.value,
+            "notes": list(self.notes),
+            "migrations": [m.to_dict() for m in self.migrations],
+            "summary": {
+                "migrations": len(self.migrations),
+                "errors": counts[Severity.ERROR],
+                "warnings": counts[Severity.WARNING],
+                "infos": counts[Severity.INFO],
+                "failed": sum(1 for m in self.migrations if m.status == FAILED),
+                "skipped": sum(1 for m in self.migrations if m.status == SKIPPED),
+            },
+        }

@@ -1,0 +1,140 @@
+"""What a rule is, and what it is given.
+
+A rule is a class in its own module under ``migration_guard.rules``. Its
+docstring is its documentation: the first line is the title; the rest says
+what it flags, which lock it takes and what that blocks, the safe
+alternative, and references. Defining the class registers it (no central
+list to edit); ``docs/rules/`` and SARIF read the same docstring.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, ClassVar
+
+from ..findings import Category, Finding, Lock, OperationRef, Severity
+from ..trace import locks as lockmodes
+
+if TYPE_CHECKING:
+    from ..collect import MigrationRecord, OperationRecord
+    from ..conf import Config
+    from ..pgversion import PgFacts
+
+_REGISTRY: dict[str, type[Rule]] = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class Prediction:
+    """What the trace should see on the table when the rule is right."""
+
+    #: The lock mode the operation takes on the table (pg_locks spelling).
+    lock: str | None = None
+    rewrite: bool = False
+    scan: bool = False
+
+
+class Rule:
+    """Base class; subclasses with an ``id`` register themselves."""
+
+    id: ClassVar[str] = ""
+    severity: ClassVar[Severity] = Severity.WARNING
+    category: ClassVar[Category] = Category.LOCKING
+    #: Stay quiet about tables created earlier in the same change (no readers yet).
+    only_existing_tables: ClassVar[bool] = True
+    #: What the trace should observe; None when the hazard is not about locks.
+    predicts: ClassVar[Prediction | None] = None
+    #: True when ``plan_zero_downtime`` has a strategy that writes the fix.
+    plannable: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.id:
+            return
+        if cls.id in _REGISTRY and _REGISTRY[cls.id] is not cls:
+            raise RuntimeError(f"two rules share the id {cls.id!r}: {_REGISTRY[cls.id]} and {cls}")
+        _REGISTRY[cls.id] = cls
+
+    # -- documentation ---------------------------------------------------------
+    @classmethod
+    def title(cls) -> str:
+        doc = inspect.getdoc(cls) or ""
+        return doc.strip().splitlines()[0].strip() if doc.strip() else cls.id
+
+    @classmethod
+    def documentation(cls) -> str:
+        """The docstring without its title line."""
+        doc = inspect.getdoc(cls) or ""
+        lines = doc.strip().splitlines()
+        return "\n".join(lines[1:]).strip()
+
+    # -- checks ---------------------------------------------------------------
+    def check_operation(self, op: OperationRecord, ctx: RuleContext) -> Iterable[Finding]:
+        return ()
+
+    def check_migration(self, migration: MigrationRecord, ctx: RuleContext) -> Iterable[Finding]:
+        return ()
+
+
+@dataclasses.dataclass
+class RuleContext:
+    """What a rule may consult besides the operation itself."""
+
+    config: Config
+    pg: PgFacts
+    migration: MigrationRecord
+    #: ``lock_timeout`` is set for the migration connection (settings OPTIONS or ours).
+    lock_timeout_configured: bool = False
+    #: Command people run to invoke Django (for suggested commands).
+    manage: str = "python manage.py"
+
+    def is_existing(self, table: str | None) -> bool:
+        """True when ``table`` existed before the change (it has readers and writers)."""
+        return self.migration.is_existing(table)
+
+    def plan_command(self) -> str:
+        m = self.migration
+        return f"{self.manage} plan_zero_downtime {m.app_label} {m.name}"
+
+    def finding(
+        self,
+        rule: Rule,
+        op: OperationRecord | None,
+        message: str,
+        fix: str,
+        *,
+        table: str | None = None,
+        sql: Iterable[str] = (),
+        lock: str | None = None,
+        notes: Iterable[str] = (),
+        severity: Severity | None = None,
+    ) -> Finding:
+        """A finding of ``rule`` about ``op`` (None: the migration as a whole)."""
+        ref: OperationRef | None = op.ref if op is not None else None
+        if ref is None:
+            line = self.migration.source.operations_line or self.migration.source.class_line
+            ref = None if line is None else OperationRef(-1, "(whole migration)", line, "")
+        locks: tuple[Lock, ...] = ()
+        if lock and table:
+            mode = lockmodes.normalise(lock)
+            locks = (Lock(table, mode, lockmodes.blocks(mode)),)
+        return Finding(
+            rule=rule.id,
+            severity=severity or rule.severity,
+            category=rule.category,
+            message=message,
+            fix=fix,
+            app_label=self.migration.app_label,
+            migration=self.migration.name,
+            operation=ref,
+            locks=locks,
+            sql=tuple(sql),
+            table=table,
+            plan_command=self.plan_command() if rule.plannable else None,
+            notes=tuple(notes),
+        )
+
+
+def registered() -> dict[str, type[Rule]]:
+    return dict(_REGISTRY)

@@ -1,0 +1,1 @@
+"""Observe what migrations really do on PostgreSQL (locks, rewrites, scans)."""

@@ -1,0 +1,227 @@
+"""Turn what the trace saw into evidence, and into findings of its own.
+
+Per operation, the observations of its statements are summed up: the locks it
+took on relations that existed before the change, the relations it rewrote,
+the tables it scanned, how long it ran. Then:
+
+* a rule's prediction that the trace confirms becomes ``evidence: observed``
+  and carries the observed locks, rewrites and scans;
+* a prediction the trace contradicts is downgraded one severity step and says
+  what was seen instead;
+* blocking the trace saw that no rule predicted becomes a finding of its own
+  (custom operations, RunSQL, RunPython DDL, third-party fields).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from ..findings import Blocks, Category, Evidence, Finding, Lock, Severity
+from ..rules import registry
+from . import locks as lockmodes
+
+if TYPE_CHECKING:
+    from ..collect import MigrationRecord, OperationRecord
+    from ..rules.base import RuleContext
+
+_DOWNGRADE = {Severity.ERROR: Severity.WARNING, Severity.WARNING: Severity.INFO}
+
+
+@dataclasses.dataclass
+class OperationTrace:
+    """Everything observed for one operation, on relations that existed before."""
+
+    locks: dict[str, set[str]] = dataclasses.field(default_factory=dict)
+    rewrites: set[str] = dataclasses.field(default_factory=set)
+    scans: dict[str, int] = dataclasses.field(default_factory=dict)
+    duration_ms: float = 0.0
+    sampled: bool = False
+    observed: bool = False
+
+    def add_lock(self, relation: str, mode: str) -> None:
+        self.locks.setdefault(relation, set()).add(mode)
+
+    def strongest(self, relation: str | None = None) -> str | None:
+        modes: set[str] = set()
+        for rel, rel_modes in self.locks.items():
+            if relation is None or rel == relation:
+                modes |= rel_modes
+        return lockmodes.strongest(modes)
+
+    def lock_values(self, relation: str | None = None) -> tuple[Lock, ...]:
+        out = []
+        for rel in sorted(self.locks):
+            if relation is not None and rel != relation:
+                continue
+            for mode in sorted(self.locks[rel], key=lockmodes.strength, reverse=True):
+                out.append(Lock(rel, mode, lockmodes.blocks(mode)))
+        return tuple(out)
+
+    def table_work(self, relation: str) -> bool:
+        """Work proportional to the table's size happened on it (rewrite or scan)."""
+        return relation in self.rewrites or relation in self.scans
+
+    def scan_values(self) -> tuple[str, ...]:
+        return tuple(f"{rel} ({n} sequential scan{'s' if n > 1 else ''})" for rel, n in sorted(self.scans.items()))
+
+
+def trace_of(op: OperationRecord) -> OperationTrace:
+    out = OperationTrace(duration_ms=op.duration_ms)
+    observations = [s.observation for s in op.statements if s.observation is not None]
+    if op.observation is not None:
+        observations.append(op.observation)
+    for obs in observations:
+        out.observed = True
+        out.sampled = out.sampled or obs.method == "sampled"
+        for relation, mode in obs.locks:
+            out.add_lock(relation, mode)
+        out.rewrites.update(obs.rewrites)
+        for relation, count in obs.scans:
+            out.scans[relation] = out.scans.get(relation, 0) + count
+    return out
+
+
+def _confirms(finding: Finding, trace: OperationTrace, prediction: object) -> tuple[bool, str]:
+    table = finding.table
+    lock = getattr(prediction, "lock", None)
+    seen = trace.strongest(table)
+    problems = []
+    if lock:
+        if seen is None or lockmodes.strength(seen) < lockmodes.strength(lock):
+            problems.append(
+                f"expected {lockmodes.sql_name(lock)} on {table or 'the table'}, observed "
+                + (lockmodes.sql_name(seen) if seen else "no lock")
+            )
+    if getattr(prediction, "rewrite", False) and table not in trace.rewrites:
+        problems.append(f"expected a rewrite of {table}, none observed")
+    if getattr(prediction, "scan", False) and table and not trace.table_work(table):
+        problems.append(f"expected a full scan of {table}, none observed")
+    return (not problems, "; ".join(problems))
+
+
+def _blocking_relations(trace: OperationTrace, record: MigrationRecord) -> list[tuple[str, str]]:
+    """(relation, strongest mode) for existing tables whose lock blocks reads or writes."""
+    out = []
+    for relation in sorted(trace.locks):
+        if not record.is_existing(relation):
+            continue  # an index, or a table created by the change
+        mode = trace.strongest(relation)
+        if mode and lockmodes.blocks(mode) is not Blocks.NOTHING:
+            out.append((relation, mode))
+    return out
+
+
+def merge(record: MigrationRecord, findings: list[Finding], ctx: RuleContext) -> list[Finding]:
+    rules = registry()
+    traces = {op.index: trace_of(op) for op in record.operations}
+    out: list[Finding] = []
+    explained: dict[int, set[str]] = {}
+    for finding in findings:
+        index = finding.operation.index if finding.operation else -1
+        op_trace = traces.get(index)
+        rule = rules.get(finding.rule)
+        prediction = getattr(rule, "predicts", None)
+        if op_trace is None or prediction is None or not op_trace.observed:
+            out.append(finding)
+            continue
+        if finding.table:
+            explained.setdefault(index, set()).add(finding.table)
+        ok, why = _confirms(finding, op_trace, prediction)
+        evidence = dict(
+            locks=op_trace.lock_values(finding.table) or finding.locks,
+            rewrites=tuple(sorted(op_trace.rewrites)),
+            scans=op_trace.scan_values(),
+            duration_ms=round(op_trace.duration_ms, 2),
+        )
+        if ok:
+            out.append(finding.replace(evidence=Evidence.OBSERVED, **evidence))
+        else:
+            out.append(
+                finding.replace(
+                    evidence=Evidence.CONTRADICTED,
+                    severity=_DOWNGRADE.get(finding.severity, finding.severity),
+                    notes=(*finding.notes, f"trace: {why}; severity lowered"),
+                    **evidence,
+                )
+            )
+    for op in record.operations:
+        out.extend(_unpredicted(op, traces[op.index], explained.get(op.index, set()), out, ctx))
+    return out
+
+
+def _unpredicted(
+    op: OperationRecord,
+    trace: OperationTrace,
+    explained: set[str],
+    findings: Iterable[Finding],
+    ctx: RuleContext,
+) -> Iterable[Finding]:
+    from ..rules.observed_blocking_lock import ObservedBlockingLock, ObservedTableWorkUnderLock
+
+    record = ctx.migration
+    for relation, mode in _blocking_relations(trace, record):
+        if relation in explained:
+            continue
+        locks = trace.lock_values(relation)
+        common = dict(
+            evidence=Evidence.OBSERVED,
+            locks=locks,
+            rewrites=tuple(sorted(trace.rewrites)),
+            scans=trace.scan_values(),
+            duration_ms=round(trace.duration_ms, 2),
+        )
+        blocked = lockmodes.blocks(mode).value
+        if trace.table_work(relation):
+            work = "rewrote" if relation in trace.rewrites else "scanned"
+            rule: object = ObservedTableWorkUnderLock()
+            yield ctx.finding(
+                rule,  # type: ignore[arg-type]
+                op,
+                f"{op.kind} took {lockmodes.sql_name(mode)} on {relation} and {work} the whole "
+                f"table while holding it: {blocked} wait for as long as that takes on a big "
+                "table. No rule predicted this; the trace saw it.",
+                "Split the work so the table is not rewritten or scanned under this lock "
+                "(NOT VALID constraints, CONCURRENTLY indexes, expand/contract), or run it "
+                "in a maintenance window.",
+                table=relation,
+            ).replace(**common)
+        elif not ctx.lock_timeout_configured and not _lock_timeout_reported(findings):
+            rule = ObservedBlockingLock()
+            yield ctx.finding(
+                rule,  # type: ignore[arg-type]
+                op,
+                f"{op.kind} took {lockmodes.sql_name(mode)} on {relation} (blocks {blocked}). "
+                "It is brief, but the request waits behind any long transaction on the table "
+                "and every query queues behind it.",
+                "Set lock_timeout for migrations (MIGRATION_GUARD = {'lock_timeout': '5s'} or "
+                "OPTIONS['options'] = '-c lock_timeout=5s') and retry on timeout.",
+                table=relation,
+            ).replace(**common)
+
+
+def _lock_timeout_reported(findings: Iterable[Finding]) -> bool:
+    return any(f.rule == "lock-timeout-missing" for f in findings)
+
+
+def failure_finding(record: MigrationRecord, ctx: RuleContext) -> Finding | None:
+    """The correctness finding for a migration that failed on Postgres."""
+    if record.error is None:
+        return None
+    from ..rules.migration_failed import MigrationFailed
+
+    op = record.operations[record.error_op] if record.error_op is not None else None
+    where = f" in {op.kind} (operations[{op.index}])" if op is not None else ""
+    rule = MigrationFailed()
+    return ctx.finding(
+        rule,
+        op,
+        f"the migration failed on PostgreSQL{where}; nothing of it stays applied"
+        + ("" if record.atomic else " except the statements before the failure (atomic = False)")
+        + f":\n{record.error}",
+        "Fix the operation so that it applies: `python manage.py migrate` would fail the same "
+        "way in production.",
+        table=op.table if op is not None else None,
+        severity=Severity.ERROR,
+    ).replace(evidence=Evidence.OBSERVED, category=Category.CORRECTNESS)

@@ -1,0 +1,334 @@
+"""Watch Postgres while a migration runs: locks, rewrites, scans.
+
+Inside a migration's transaction, after each statement, one query reads what
+the migrating backend holds (``pg_locks`` for its own pid), which relation
+files changed (``pg_class.relfilenode``: a rewrite) and how many sequential
+scans the transaction started (``pg_stat_xact_user_tables``). Only relations
+that existed before the change count: a table the change creates has no
+readers yet.
+
+Statements of non-atomic migrations run one by one outside a transaction. Each
+is wrapped in its own short transaction, which is what Postgres does for a
+single statement anyway, so it is observed the same way. Statements that
+refuse a transaction (``CREATE INDEX CONCURRENTLY``, ``VACUUM``...) are watched
+from a second connection instead, which holds a snapshot and a light lock on
+the target until it has seen what the statement takes or waits for: that
+makes the observation deterministic even on empty tables.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from ..collect import (
+    DEFERRED,
+    ORM,
+    SCHEMA,
+    ExecutedStatement,
+    MigrationRecord,
+    Observation,
+    OperationRecord,
+    StatementHooks,
+)
+from ..postgres.base import ConnectionInfo
+
+SNAPSHOT_QUERY = """
+SELECT c.oid::bigint, c.relname, c.relkind, c.relfilenode::bigint,
+       coalesce(t.relname, c.relname) AS table_name
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_index i ON i.indexrelid = c.oid
+LEFT JOIN pg_class t ON t.oid = i.indrelid
+WHERE c.relkind IN ('r', 'p', 'i', 'I', 'm')
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\\_toast%%'
+  AND n.nspname NOT LIKE 'pg\\_temp%%'
+"""
+
+OBSERVE_QUERY = """
+SELECT 'l', l.relation::bigint, l.mode FROM pg_locks l
+ WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted
+   AND l.relation = ANY(%(oids)s::oid[])
+UNION ALL
+SELECT 'f', c.oid::bigint, c.relfilenode::text FROM pg_class c WHERE c.oid = ANY(%(oids)s::oid[])
+UNION ALL
+SELECT 's', s.relid::bigint, s.seq_scan::text FROM pg_stat_xact_user_tables s
+ WHERE s.relid = ANY(%(oids)s::oid[])
+"""
+
+SAMPLE_QUERY = """
+SELECT l.locktype, l.relation::bigint, l.mode, l.granted FROM pg_locks l WHERE l.pid = %s
+"""
+
+#: Statements Postgres refuses to run inside a transaction block.
+_OUTSIDE_TRANSACTION = re.compile(
+    r"^\s*(?:"
+    r"CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY"
+    r"|DROP\s+INDEX\s+CONCURRENTLY"
+    r"|REINDEX\b.*\bCONCURRENTLY"
+    r"|VACUUM\b|CREATE\s+DATABASE|DROP\s+DATABASE|ALTER\s+SYSTEM"
+    r"|CREATE\s+TABLESPACE|DROP\s+TABLESPACE|CLUSTER\s*;?\s*$"
+    r")",
+    re.IGNORECASE | re.DOTALL,
+)
+_ACTIVE_SQL_TRANSACTION = "25001"
+
+
+def must_run_outside_transaction(text: str) -> bool:
+    stripped = re.sub(r"^\s*(?:--[^\n]*\n|/\*.*?\*/)\s*", "", text, flags=re.DOTALL)
+    return bool(_OUTSIDE_TRANSACTION.match(stripped))
+
+
+@dataclasses.dataclass(frozen=True)
+class Relation:
+    oid: int
+    name: str
+    kind: str  # r, p, m: table-like; i, I: index
+    table: str  # the table itself, or the table an index belongs to
+
+    @property
+    def is_index(self) -> bool:
+        return self.kind in ("i", "I")
+
+
+@dataclasses.dataclass
+class RelationSnapshot:
+    """Relations that existed before the change, with their files."""
+
+    relations: dict[int, Relation]
+    filenodes: dict[int, int]
+
+    @property
+    def oids(self) -> list[int]:
+        return list(self.relations)
+
+    @property
+    def tables(self) -> frozenset[str]:
+        return frozenset(r.name for r in self.relations.values() if not r.is_index)
+
+    def by_name(self, name: str | None) -> Relation | None:
+        if not name:
+            return None
+        for rel in self.relations.values():
+            if rel.name == name:
+                return rel
+        return None
+
+
+def take_snapshot(cursor_owner: Any) -> RelationSnapshot:
+    """Read the relations of the user's schemas (``cursor_owner``: psycopg connection)."""
+    rows = cursor_owner.execute(SNAPSHOT_QUERY).fetchall()
+    relations = {
+        int(oid): Relation(int(oid), name, kind, table) for oid, name, kind, _, table in rows
+    }
+    filenodes = {int(oid): int(node) for oid, _, _, node, _ in rows}
+    return RelationSnapshot(relations, filenodes)
+
+
+class Tracer(StatementHooks):
+    """Statement hooks that observe Postgres; one per change being audited."""
+
+    def __init__(self, scratch: ConnectionInfo, snapshot: RelationSnapshot) -> None:
+        self.scratch = scratch
+        self.snapshot = snapshot
+        self._held: set[tuple[int, str]] = set()
+        self._scans: dict[int, int] = {}
+        self._need_baseline = True
+        self._files: dict[int, int] = dict(snapshot.filenodes)
+        self._sampler: psycopg.Connection[Any] | None = None
+
+    # -- StatementHooks ---------------------------------------------------------
+    def begin_migration(self, connection: Any, record: MigrationRecord) -> None:
+        self._new_transaction()
+
+    def before_statement(self, connection: Any) -> None:
+        if self._need_baseline:
+            self._baseline(connection)
+
+    def wants_observation(self, stmt: ExecutedStatement, op: OperationRecord | None) -> bool:
+        if stmt.origin in (SCHEMA, DEFERRED):
+            return True
+        return False
+
+    def observe(self, connection: Any) -> Observation | None:
+        raw = connection.connection
+        rows = raw.execute(OBSERVE_QUERY, {"oids": self.snapshot.oids}).fetchall()
+        return self._digest(rows)
+
+    def end_operation(self, connection: Any, op: OperationRecord) -> None:
+        if op.orm_count and connection.in_atomic_block:
+            op.observation = self.observe(connection)
+
+    def run_outside_transaction(
+        self, connection: Any, run: Callable[[], Any], stmt: ExecutedStatement
+    ) -> Any:
+        if stmt.origin == ORM:
+            return run()
+        raw = connection.connection
+        if must_run_outside_transaction(stmt.sql):
+            return self._sampled(connection, run, stmt)
+        raw.execute("BEGIN")
+        self._new_transaction()
+        self._baseline(connection)
+        try:
+            result = run()
+        except psycopg.Error as exc:
+            raw.execute("ROLLBACK")
+            if getattr(exc, "sqlstate", None) == _ACTIVE_SQL_TRANSACTION:
+                return self._sampled(connection, run, stmt)
+            raise
+        except Exception as exc:
+            raw.execute("ROLLBACK")
+            cause = exc.__cause__
+            if getattr(cause, "sqlstate", None) == _ACTIVE_SQL_TRANSACTION:
+                return self._sampled(connection, run, stmt)
+            raise
+        try:
+            stmt.observation = self.observe(connection)
+        finally:
+            raw.execute("COMMIT")
+        return result
+
+    def close(self) -> None:
+        if self._sampler is not None:
+            with contextlib.suppress(Exception):
+                self._sampler.close()
+            self._sampler = None
+
+    # -- inside a transaction ---------------------------------------------------
+    def _new_transaction(self) -> None:
+        self._held = set()
+        self._scans = {}
+        self._need_baseline = True
+
+    def _baseline(self, connection: Any) -> None:
+        """Read counters at the start of a transaction.
+
+        From PostgreSQL 15 on, ``pg_stat_xact_*`` also counts what earlier
+        transactions of the session have not flushed yet, so growth is measured
+        from here; nothing is flushed while a transaction is open.
+        """
+        self._need_baseline = False
+        rows = connection.connection.execute(OBSERVE_QUERY, {"oids": self.snapshot.oids}).fetchall()
+        for kind, oid, value in rows:
+            if kind == "l":
+                self._held.add((oid, value))
+            elif kind == "s":
+                self._scans[oid] = int(value)
+
+    def _digest(self, rows: Iterable[tuple[str, int, str]]) -> Observation:
+        rels = self.snapshot.relations
+        held: set[tuple[int, str]] = set()
+        rewrites: list[str] = []
+        scans: list[tuple[str, int]] = []
+        for kind, oid, value in rows:
+            if kind == "l":
+                held.add((oid, value))
+            elif kind == "f":
+                node = int(value)
+                if self._files.get(oid) not in (None, node):
+                    rewrites.append(rels[oid].name)
+                self._files[oid] = node
+            elif kind == "s":
+                count = int(value)
+                grew = count - self._scans.get(oid, 0)
+                if grew > 0:
+                    scans.append((rels[oid].name, grew))
+                self._scans[oid] = count
+        new = sorted(held - self._held, key=lambda p: (rels[p[0]].name, p[1]))
+        self._held |= held
+        return Observation(
+            locks=tuple((rels[oid].name, mode) for oid, mode in new),
+            rewrites=tuple(sorted(rewrites)),
+            scans=tuple(sorted(scans)),
+        )
+
+    # -- outside a transaction: a second connection watches -------------------------
+    def _sampler_connection(self) -> psycopg.Connection[Any]:
+        if self._sampler is None or self._sampler.closed:
+            self._sampler = self.scratch.connect(autocommit=True)
+        return self._sampler
+
+    def _targets(self, raw: Any, stmt: ExecutedStatement) -> list[int]:
+        facts = stmt.facts
+        names = [n for n in (facts.table, facts.index, *facts.tables) if n]
+        oids: list[int] = []
+        for name in names:
+            rel = self.snapshot.by_name(name)
+            if rel is None:
+                continue
+            table = self.snapshot.by_name(rel.table) if rel.is_index else rel
+            if table is not None and table.oid not in oids:
+                oids.append(table.oid)
+        return oids
+
+    def _sampled(self, connection: Any, run: Callable[[], Any], stmt: ExecutedStatement) -> Any:
+        raw = connection.connection
+        pid = raw.info.backend_pid
+        sampler = self._sampler_connection()
+        targets = self._targets(raw, stmt)
+        rels = self.snapshot.relations
+        seen: dict[tuple[int, str], None] = {}
+        stop = threading.Event()
+        holding = threading.Event()
+        # Hold a snapshot and ACCESS SHARE on the targets: the statement will
+        # wait for us while holding (or asking for) its own locks.
+        sampler.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        try:
+            for oid in targets:
+                sampler.execute(
+                    sql.SQL("LOCK TABLE {} IN ACCESS SHARE MODE").format(
+                        sql.Identifier(rels[oid].name)
+                    )
+                )
+            sampler.execute("SELECT 1")
+            holding.set()
+        except psycopg.Error:
+            sampler.execute("ROLLBACK")
+
+        def watch() -> None:
+            released_at = time.monotonic() + 5.0
+            while True:
+                try:
+                    rows = sampler.execute(SAMPLE_QUERY, (pid,)).fetchall()
+                except psycopg.Error:
+                    return
+                waiting = False
+                for locktype, oid, mode, granted in rows:
+                    if not granted:
+                        waiting = True
+                    if locktype == "relation" and oid in rels:
+                        seen.setdefault((oid, mode), None)
+                if holding.is_set() and (waiting or time.monotonic() > released_at):
+                    with contextlib.suppress(psycopg.Error):
+                        sampler.execute("COMMIT")
+                    holding.clear()
+                if stop.is_set():
+                    return
+                time.sleep(0.002)
+
+        thread = threading.Thread(target=watch, name="migration-guard-lock-sampler", daemon=True)
+        thread.start()
+        try:
+            return run()
+        finally:
+            stop.set()
+            thread.join(timeout=10)
+            if holding.is_set():
+                with contextlib.suppress(psycopg.Error):
+                    sampler.execute("COMMIT")
+            stmt.observation = Observation(
+                locks=tuple(
+                    sorted((rels[oid].name, mode) for oid, mode in seen)
+                ),
+                method="sampled",
+            )
