@@ -200,10 +200,11 @@ def build_config(
     *,
     django_settings: Mapping[str, Any] | None = None,
     pyproject: Path | None = None,
+    use_pyproject: bool = True,
 ) -> Config:
     """Merge defaults, pyproject, Django settings and command-line ``overrides``."""
     values: dict[str, Any] = {}
-    if pyproject is None:
+    if pyproject is None and use_pyproject:
         found = find_pyproject(Path.cwd())
         if found is None:
             found = find_pyproject(project_root())

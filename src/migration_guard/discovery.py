@@ -50,6 +50,8 @@ class Selection:
     since: str | None = None
     unapplied: bool = False
     database: str = "default"
+    #: Exactly these migrations, audited together as one change (for programs, e.g. the planner).
+    keys: tuple[Key, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,6 +209,12 @@ def select(loader: MigrationLoader, selection: Selection, config: Any) -> Change
             "choose one of: app_label [migration_name], --all, --since REF, --unapplied"
         )
     plan = full_plan(loader)
+    if selection.keys:
+        missing = [k for k in selection.keys if k not in loader.graph.nodes]
+        if missing:
+            raise SelectionError(f"unknown migrations: {', '.join('.'.join(k) for k in missing)}")
+        names = ", ".join(f"{a}.{n}" for a, n in selection.keys)
+        return _change(list(selection.keys), plan, config, names, separately=False)
     if selection.app_label:
         _check_app(loader, selection.app_label)
         if selection.migration_name:

