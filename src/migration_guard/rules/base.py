@@ -14,11 +14,13 @@ import inspect
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar
 
+from .. import sqlfacts
 from ..findings import Category, Finding, Lock, OperationRef, Severity
+from ..sqlfacts import AlterAction, SqlStatement
 from ..trace import locks as lockmodes
 
 if TYPE_CHECKING:
-    from ..collect import MigrationRecord, OperationRecord
+    from ..collect import ExecutedStatement, MigrationRecord, OperationRecord
     from ..conf import Config
     from ..pgversion import PgFacts
 
@@ -138,3 +140,36 @@ class RuleContext:
 
 def registered() -> dict[str, type[Rule]]:
     return dict(_REGISTRY)
+
+
+# --- helpers shared by rules ----------------------------------------------------------
+
+
+def statements(op: OperationRecord) -> Iterable[tuple[ExecutedStatement, SqlStatement]]:
+    """The SQL the operation emitted (Django's DDL, RunSQL, deferred SQL), with facts."""
+    for stmt in op.statements:
+        yield stmt, stmt.facts
+
+
+def alter_actions(
+    op: OperationRecord, *kinds: str
+) -> Iterable[tuple[ExecutedStatement, SqlStatement, AlterAction]]:
+    """ALTER TABLE actions of the operation's SQL, optionally only of ``kinds``."""
+    for stmt, facts in statements(op):
+        if facts.kind != sqlfacts.ALTER_TABLE:
+            continue
+        for action in facts.actions:
+            if not kinds or action.kind in kinds:
+                yield stmt, facts, action
+
+
+def is_runpython(op: OperationRecord) -> bool:
+    from django.db.migrations.operations.special import RunPython
+
+    return isinstance(op.operation, RunPython)
+
+
+def is_runsql(op: OperationRecord) -> bool:
+    from django.db.migrations.operations.special import RunSQL
+
+    return isinstance(op.operation, RunSQL)
