@@ -108,7 +108,12 @@ class App:
             **config,
         }
         with override_settings(
-            INSTALLED_APPS=["django.contrib.contenttypes", "migration_guard", *installed, self.label],
+            INSTALLED_APPS=[
+                "django.contrib.contenttypes",
+                "migration_guard",
+                *installed,
+                self.label,
+            ],
             MIGRATION_GUARD={},
         ):
             cfg = build_config(values, django_settings={}, use_pyproject=False)

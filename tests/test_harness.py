@@ -26,7 +26,7 @@ def test_statements_are_attributed_to_their_operation(make_app):
         [CREATE_ORDER],
         [
             "migrations.AddField('order', 'qty', models.IntegerField(null=True))",
-            "migrations.AddIndex('order', models.Index(fields=['created'], name='order_created_idx'))",
+            "migrations.AddIndex('order', models.Index(fields=['created'], name='o_created_idx'))",
         ],
     )
     report = app.audit()
@@ -36,7 +36,9 @@ def test_statements_are_attributed_to_their_operation(make_app):
 
 
 def test_failing_runsql_is_a_finding_with_postgres_error(make_app):
-    app = make_app([CREATE_ORDER], ["migrations.RunSQL('ALTER TABLE nope ADD COLUMN x int', 'SELECT 1')"])
+    app = make_app(
+        [CREATE_ORDER], ["migrations.RunSQL('ALTER TABLE nope ADD COLUMN x int', 'SELECT 1')"]
+    )
     report = app.audit()
     failed = app.findings(report, "migration-failed")
     assert len(failed) == 1

@@ -65,7 +65,10 @@ def test_local_cluster_runs_and_is_removed():
             "listen_addresses": "",
             "autovacuum": "off",
         }
-        assert "local" in server.description and version_text(server.server_version) in server.description
+        assert (
+            "local" in server.description
+            and version_text(server.server_version) in server.description
+        )
     assert not directory.exists()
     assert not _alive(pid)
 
@@ -99,7 +102,9 @@ def test_url_source_uses_existing_server_and_scratch_database_is_dropped(pg_url,
                 assert conn.execute("SELECT current_database()").fetchone() == (info.dbname,)
             name = info.dbname
         with server.info.connect() as conn:
-            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
+            ).fetchone()
         assert exists is None
 
 
@@ -120,7 +125,10 @@ def test_scratch_database_never_drops_a_foreign_database(pg_url):
 
 def test_unreachable_url_is_a_clear_error_without_password():
     url = "postgresql://someone:s3cret@127.0.0.1:1/db"
-    with pytest.raises(ProviderError) as info, open_server(PostgresOptions(source="url", database_url=url)):
+    with (
+        pytest.raises(ProviderError) as info,
+        open_server(PostgresOptions(source="url", database_url=url)),
+    ):
         pass
     message = str(info.value)
     assert "s3cret" not in message
@@ -130,8 +138,11 @@ def test_unreachable_url_is_a_clear_error_without_password():
 def test_malformed_url_is_named():
     from migration_guard.exceptions import ConfigurationError
 
-    with pytest.raises(ConfigurationError, match="not a valid PostgreSQL URL"), open_server(
-        PostgresOptions(source="url", database_url="postgresql://a:b@host:notaport/db")
+    with (
+        pytest.raises(ConfigurationError, match="not a valid PostgreSQL URL"),
+        open_server(
+            PostgresOptions(source="url", database_url="postgresql://a:b@host:notaport/db")
+        ),
     ):
         pass
 
@@ -160,7 +171,9 @@ def test_no_postgres_anywhere_says_all_four_ways(monkeypatch):
     monkeypatch.delenv("MIGRATION_GUARD_DATABASE_URL", raising=False)
     monkeypatch.setattr(local_source, "candidate_bindirs", lambda explicit=None: [])
     monkeypatch.setattr(embedded_source, "embedded_bindir", lambda prefer=None: None)
-    monkeypatch.setattr(docker_source, "docker_unavailable_reason", lambda: "no Docker daemon answers")
+    monkeypatch.setattr(
+        docker_source, "docker_unavailable_reason", lambda: "no Docker daemon answers"
+    )
     with pytest.raises(PostgresUnavailable) as info, open_server(PostgresOptions(source="auto")):
         pass
     message = str(info.value)
@@ -179,8 +192,9 @@ def test_no_postgres_anywhere_says_all_four_ways(monkeypatch):
 
 def test_explicit_source_that_is_missing_says_so(monkeypatch):
     monkeypatch.setattr(embedded_source, "embedded_bindir", lambda prefer=None: None)
-    with pytest.raises(PostgresUnavailable, match="'embedded' source"), open_server(
-        PostgresOptions(source="embedded")
+    with (
+        pytest.raises(PostgresUnavailable, match="'embedded' source"),
+        open_server(PostgresOptions(source="embedded")),
     ):
         pass
 
@@ -188,7 +202,9 @@ def test_explicit_source_that_is_missing_says_so(monkeypatch):
 def test_stale_folder_of_a_killed_run_is_swept(tmp_path):
     stale = tmp_path / f"{local_source.TEMP_PREFIX}stale"
     (stale / "data").mkdir(parents=True)
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
     (stale / "owner.pid").write_text(dead.stdout.strip())
     alive = tmp_path / f"{local_source.TEMP_PREFIX}alive"
     alive.mkdir()
@@ -217,7 +233,11 @@ _CHILD = textwrap.dedent(
 def test_interrupting_a_run_leaves_no_server_and_no_folder(sig):
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     child = subprocess.Popen(
-        [sys.executable, "-c", _CHILD], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        [sys.executable, "-c", _CHILD],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     line = child.stdout.readline().split()
     assert line, child.stderr.read()
@@ -237,7 +257,11 @@ def test_interrupting_a_run_leaves_no_server_and_no_folder(sig):
 def test_server_dies_with_a_killed_parent():
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     child = subprocess.Popen(
-        [sys.executable, "-c", _CHILD], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        [sys.executable, "-c", _CHILD],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     directory, pid = child.stdout.readline().split()
     child.kill()
@@ -249,4 +273,3 @@ def test_server_dies_with_a_killed_parent():
     # the folder of a killed run is removed by the next run
     removed = local_source.sweep_stale_dirs(Path(directory).parent)
     assert Path(directory) in removed or not Path(directory).exists()
-

@@ -287,9 +287,7 @@ MAX_ORM_STATEMENTS = 200
 
 
 class _Recorder:
-    def __init__(
-        self, record: MigrationRecord, connection: Any, hooks: StatementHooks
-    ) -> None:
+    def __init__(self, record: MigrationRecord, connection: Any, hooks: StatementHooks) -> None:
         self.record = record
         self.connection = connection
         self.hooks = hooks
@@ -499,8 +497,9 @@ def collect_static(
         op.orm_count = 0
     recorder = _Recorder(record, connection, StatementHooks())
     error, error_op = record.error, record.error_op
-    with _installed(recorder), connection.schema_editor(
-        collect_sql=True, atomic=record.migration.atomic
-    ) as editor:
+    with (
+        _installed(recorder),
+        connection.schema_editor(collect_sql=True, atomic=record.migration.atomic) as editor,
+    ):
         record.migration.apply(state, editor, collect_sql=True)
     record.error, record.error_op = error, error_op

@@ -210,7 +210,9 @@ def build_config(
             found = find_pyproject(project_root())
         pyproject = found
     if pyproject is not None:
-        values.update(_normalise(read_pyproject(pyproject), f"[tool.migration_guard] in {pyproject}"))
+        values.update(
+            _normalise(read_pyproject(pyproject), f"[tool.migration_guard] in {pyproject}")
+        )
     if django_settings is None:
         from django.conf import settings
 

@@ -23,19 +23,25 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS
+from django.db import DEFAULT_DB_ALIAS, router
 from django.db.migrations.executor import MigrationExecutor
-from django.db.migrations.state import ProjectState
 
 from . import rules as rules_pkg
-from .collect import MigrationRecord, apply_recorded, collect_static, database_error_text, new_record
+from .cache import BaseStateCache, Entry
+from .collect import (
+    MigrationRecord,
+    apply_recorded,
+    collect_static,
+    database_error_text,
+    new_record,
+)
 from .conf import Config
 from .discovery import Change, Key, Selection, full_plan, load_graph, select
 from .djangodb import connections_pointed_at, original_settings
 from .exceptions import ProviderError
 from .findings import Category, Finding, Severity
 from .pgversion import PgFacts
-from .postgres import PostgresOptions, open_server, version_text
+from .postgres import LocalCluster, PostgresOptions, open_server, version_text
 from .postgres.base import major_of
 from .postgres.scratch import scratch_database
 from .results import AUDITED, FAILED, SKIPPED, AuditReport, MigrationResult, PostgresInfo
@@ -122,30 +128,40 @@ def run_audit(request: AuditRequest, progress: Progress = _noop) -> AuditReport:
             notes=("no migrations to audit",),
         )
     lock_timeout = lock_timeout_configured(config, request.database)
-    with contextlib.ExitStack() as stack:
-        server = stack.enter_context(open_server(postgres_options(config)))
-        progress("postgres", {"description": server.description})
-        info = stack.enter_context(scratch_database(server, keep=request.keep))
-        connection = stack.enter_context(connections_pointed_at(info, request.database))
-        _check_django_supports(connection, server)
-        pg = _pg_facts(config, server.server_version)
-        run = _Run(request, change, connection, info, pg, lock_timeout, progress)
-        results = run.execute()
-        notes = list(run.notes)
-        if config.postgres_version and config.postgres_version != major_of(server.server_version):
-            notes.append(
-                f"production runs PostgreSQL {config.postgres_version} but the audit ran on "
-                f"{version_text(server.server_version)}: lock behaviour can differ between "
-                f"major versions; use --postgres-image postgres:{config.postgres_version} or "
-                "MIGRATION_GUARD_PG_BINDIR to match."
-            )
-        postgres = PostgresInfo(
-            version=version_text(server.server_version),
-            major=major_of(server.server_version),
-            source=server.source,
-            description=server.description,
-            production_major=config.postgres_version,
-            production_origin="setting" if config.postgres_version else None,
+    plan = full_plan(loader, change.targets)
+    first = next(i for i, key in enumerate(plan) if key in set(change.targets))
+    base = [loader.graph.nodes[key] for key in plan[:first]]
+    cache = _CacheUse(config, base, request.database)
+    for attempt in (1, 2):
+        try:
+            with contextlib.ExitStack() as stack:
+                server = stack.enter_context(
+                    open_server(postgres_options(config), data_source=cache.choose)
+                )
+                progress("postgres", {"description": server.description})
+                if cache.entry is not None:
+                    info = server.info.with_dbname(cache.entry.dbname)
+                else:
+                    info = stack.enter_context(scratch_database(server, keep=request.keep))
+                connection = stack.enter_context(connections_pointed_at(info, request.database))
+                _check_django_supports(connection, server)
+                pg = _pg_facts(config, server.server_version)
+                run = _Run(request, change, connection, info, pg, lock_timeout, progress)
+                results = run.execute(server, cache)
+                notes = list(run.notes) + cache.notes
+                postgres = _postgres_info(config, server)
+            break
+        except ProviderError:
+            if attempt == 1 and cache.entry is not None:
+                cache.discard()  # a damaged entry: rebuild from scratch
+                continue
+            raise
+    if postgres.production_major and postgres.production_major != postgres.major:
+        notes.append(
+            f"production runs PostgreSQL {postgres.production_major} but the audit ran on "
+            f"{postgres.version}: lock behaviour can differ between major versions; use "
+            f"--postgres-image postgres:{postgres.production_major} or MIGRATION_GUARD_PG_BINDIR "
+            "to match."
         )
     return AuditReport(
         change=change.description,
@@ -155,6 +171,68 @@ def run_audit(request: AuditRequest, progress: Progress = _noop) -> AuditReport:
         fail_on=config.fail_on,
         notes=tuple(notes),
     )
+
+
+def _postgres_info(config: Config, server: Any) -> PostgresInfo:
+    return PostgresInfo(
+        version=version_text(server.server_version),
+        major=major_of(server.server_version),
+        source=server.source,
+        description=server.description,
+        production_major=config.postgres_version,
+        production_origin="setting" if config.postgres_version else None,
+    )
+
+
+class _CacheUse:
+    """The base-state cache as one audit uses it (throwaway clusters only)."""
+
+    def __init__(self, config: Config, base: list[Any], alias: str) -> None:
+        self.cache = BaseStateCache(Path(config.cache_dir) if config.cache_dir else None)
+        self.enabled = config.cache and bool(base)
+        self.base = base
+        self.alias = alias
+        self.key: str | None = None
+        self.entry: Entry | None = None
+        self.notes: list[str] = []
+
+    def choose(self, cluster: LocalCluster) -> Path | None:
+        """Called before a throwaway cluster starts: the saved base state, if any."""
+        if not self.enabled:
+            return None
+        routers = ",".join(f"{type(r).__module__}.{type(r).__qualname__}" for r in router.routers)
+        self.key = self.cache.key(
+            self.base,
+            pg_major=cluster.binary_major,
+            alias=self.alias,
+            extra=(f"routers={routers}", f"source={cluster.source}"),
+        )
+        self.entry = self.cache.lookup(self.key)
+        if self.entry is not None:
+            self.notes.append(
+                f"base state ({self.entry.migrations} migrations before the change) restored "
+                f"from the cache in {self.cache.directory}"
+            )
+            return self.entry.data
+        return None
+
+    def store(self, server: Any, connection: Any, dbname: str) -> None:
+        if not (self.enabled and self.key and self.entry is None):
+            return
+        if not isinstance(server, LocalCluster):
+            return
+        connection.close()
+        try:
+            self.cache.store(self.key, server.save_data, dbname=dbname, migrations=len(self.base))
+        except OSError as exc:
+            log.warning("could not write the base-state cache in %s: %s", self.cache.directory, exc)
+
+    def discard(self) -> None:
+        if self.entry is not None:
+            self.cache.invalidate(self.entry.key)
+        self.entry = None
+        self.notes = []
+        self.enabled = False
 
 
 def _check_django_supports(connection: Any, server: Any) -> None:
@@ -201,18 +279,22 @@ class _Run:
         self.notes: list[str] = []
         self.root = repository_root()
         self.rules = [
-            r for r in rules_pkg.all_rules() if self.config.severity_for(r.id, r.severity) is not None
+            r
+            for r in rules_pkg.all_rules()
+            if self.config.severity_for(r.id, r.severity) is not None
         ]
 
-    def execute(self) -> list[MigrationResult]:
+    def execute(self, server: Any, cache: _CacheUse) -> list[MigrationResult]:
         executor = MigrationExecutor(self.connection)
         loader = executor.loader
         targets = set(self.change.targets)
         plan = full_plan(loader, self.change.targets)
-        state = executor._create_project_state(with_applied_migrations=False)
+        state = executor._create_project_state(with_applied_migrations=False)  # type: ignore[attr-defined]
         results: list[MigrationResult] = []
         broken: set[Key] = set()
         snapshot = None
+        restored = {(m.app_label, m.name) for m in cache.base}
+        base_done = False
         started = time.monotonic()
         audited = 0
         for key in plan:
@@ -223,8 +305,14 @@ class _Run:
                 if key in targets:
                     results.append(self._skipped(migration, parents & broken))
                 continue
+            if cache.entry is not None and key in restored:
+                state = migration.mutate_state(state, preserve=False)
+                continue
             if "apps" not in state.__dict__:
-                state.apps  # render once: later migrations mutate it incrementally
+                _ = state.apps  # render once: later migrations mutate it incrementally
+            if key in targets and not base_done:
+                base_done = True
+                cache.store(server, self.connection, self.info.dbname)
             if key not in targets:
                 before = state.clone()
                 try:
@@ -239,7 +327,12 @@ class _Run:
             record = new_record(migration, snapshot.tables)
             self.progress(
                 "migration",
-                {"key": key, "index": audited, "total": len(targets), "elapsed": time.monotonic() - started},
+                {
+                    "key": key,
+                    "index": audited,
+                    "total": len(targets),
+                    "elapsed": time.monotonic() - started,
+                },
             )
             audited += 1
             before = state.clone()
@@ -293,7 +386,10 @@ class _Run:
                 f"{migration.app_label}.{migration.name} (before the change) failed on "
                 f"PostgreSQL:\n{text}"
             ),
-            fix="Make this migration apply on PostgreSQL (`python manage.py migrate` fails the same way).",
+            fix=(
+                "Make this migration apply on PostgreSQL "
+                "(`python manage.py migrate` fails the same way)."
+            ),
             app_label=migration.app_label,
             migration=migration.name,
         )
@@ -349,7 +445,9 @@ def _checked(rule: Any, produced: Any, ctx: RuleContext) -> Iterator[Finding]:
         yield finding
 
 
-def _apply_settings(findings: list[Finding], record: MigrationRecord, ctx: RuleContext) -> list[Finding]:
+def _apply_settings(
+    findings: list[Finding], record: MigrationRecord, ctx: RuleContext
+) -> list[Finding]:
     """Re-grade by configuration, drop what is ignored, report ignores that match nothing."""
     from .rules.unused_ignore import unused_ignores
 
@@ -358,7 +456,11 @@ def _apply_settings(findings: list[Finding], record: MigrationRecord, ctx: RuleC
     kept: list[Finding] = []
     for finding in findings:
         index = finding.operation.index if finding.operation else None
-        op = record.operations[index] if index is not None and 0 <= index < len(record.operations) else None
+        op = (
+            record.operations[index]
+            if index is not None and 0 <= index < len(record.operations)
+            else None
+        )
         if finding.rule in record.migration_ignores:
             used.add((None, finding.rule))
             continue

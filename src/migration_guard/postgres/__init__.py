@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from ..exceptions import ConfigurationError, PostgresUnavailable, ProviderError
 from .base import SOURCES, ConnectionInfo, PostgresServer, major_of, redact, version_text
@@ -79,7 +80,10 @@ def _candidate(source: str, opts: PostgresOptions) -> tuple[PostgresServer | Non
     if source == "local":
         cluster = local_cluster(opts.bindir, opts.prefer_major)
         if cluster is None:
-            return None, "no initdb/postgres found (PATH, pg_config --bindir, usual install folders)"
+            return (
+                None,
+                "no initdb/postgres found (PATH, pg_config --bindir, usual install folders)",
+            )
         return cluster, ""
     if source == "embedded":
         cluster = embedded_cluster()
@@ -97,8 +101,15 @@ def _candidate(source: str, opts: PostgresOptions) -> tuple[PostgresServer | Non
 
 
 @contextlib.contextmanager
-def open_server(opts: PostgresOptions) -> Iterator[PostgresServer]:
-    """Yield a running server; stop and remove whatever was started afterwards."""
+def open_server(
+    opts: PostgresOptions,
+    data_source: Callable[[LocalCluster], Path | None] | None = None,
+) -> Iterator[PostgresServer]:
+    """Yield a running server; stop and remove whatever was started afterwards.
+
+    ``data_source`` is asked, for a throwaway cluster about to start, for a
+    saved data directory to start from (a cached base state) instead of initdb.
+    """
     order = SOURCES if opts.source == "auto" else (opts.source,)
     tried: list[str] = []
     for source in order:
@@ -106,9 +117,11 @@ def open_server(opts: PostgresOptions) -> Iterator[PostgresServer]:
         if server is None:
             tried.append(f"{source}: {why_not}")
             continue
+        if data_source is not None and isinstance(server, LocalCluster):
+            server._data_source = data_source(server)
         with contextlib.ExitStack() as stack:
             try:
-                entered = stack.enter_context(server)  # type: ignore[arg-type]
+                entered = stack.enter_context(server)
             except ProviderError as exc:
                 if opts.source != "auto" or source == "url":
                     raise
@@ -117,9 +130,9 @@ def open_server(opts: PostgresOptions) -> Iterator[PostgresServer]:
             yield entered
             return
     if opts.source != "auto":
+        reason = tried[0].split(": ", 1)[1]
         raise PostgresUnavailable(
-            f"cannot get PostgreSQL from the {opts.source!r} source: {tried[0].split(': ', 1)[1]}.\n"
-            f"{HOW_TO_GET_ONE}"
+            f"cannot get PostgreSQL from the {opts.source!r} source: {reason}.\n{HOW_TO_GET_ONE}"
         )
     raise PostgresUnavailable(
         "no PostgreSQL server available for the audit.\n"

@@ -128,7 +128,9 @@ def query_server_version(info: ConnectionInfo) -> int:
 
 
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)([^@\s]+)(@)")
-_KV_PASSWORD = re.compile(r"((?:^|\s)(?:%s)\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)" % "|".join(_SECRET_KEYS))
+_KV_PASSWORD = re.compile(
+    r"((?:^|\s)(?:" + "|".join(_SECRET_KEYS) + r")\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)"
+)
 
 
 def redact(text: str) -> str:

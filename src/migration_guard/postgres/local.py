@@ -265,8 +265,8 @@ def sweep_stale_dirs(parent: Path | None = None) -> list[Path]:
 
 def _short_tempdir() -> Path:
     base = Path(tempfile.gettempdir())
-    if len(str(base)) > _MAX_SOCKET_DIR - 30 and Path("/tmp").is_dir():  # noqa: S108
-        base = Path("/tmp")  # noqa: S108
+    if len(str(base)) > _MAX_SOCKET_DIR - 30 and Path("/tmp").is_dir():
+        base = Path("/tmp")
     return base
 
 
@@ -280,8 +280,12 @@ class LocalCluster:
         source: str = "local",
         extra_settings: dict[str, str] | None = None,
         on_started: Callable[[LocalCluster], None] | None = None,
+        data_source: Path | None = None,
     ) -> None:
         self.bindir = Path(bindir)
+        self._data_source = data_source
+        self._run_as: pwd.struct_passwd | None = None
+        self._bindir_in_use = self.bindir
         self.source = source
         self._settings = {**SERVER_SETTINGS, **(extra_settings or {})}
         self._on_started = on_started
@@ -309,6 +313,11 @@ class LocalCluster:
         return f"PostgreSQL {version} ({self.source}: throwaway cluster from {self.bindir})"
 
     @property
+    def binary_major(self) -> int:
+        """Major version of the server binaries (known before starting)."""
+        return binary_version(self.bindir)[0]
+
+    @property
     def directory(self) -> Path | None:
         """The private folder (data, socket, log) while running."""
         return self._dir
@@ -331,23 +340,47 @@ class LocalCluster:
     # -- lifecycle --------------------------------------------------------------
     def _start(self) -> None:
         sweep_stale_dirs(_short_tempdir())
-        run_as = _run_as_user()
+        self._run_as = _run_as_user()
+        run_as = self._run_as
         with shielded():
             # The folder is registered before anything can interrupt us, so
             # cleanup always knows what to remove.
             self._dir = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=_short_tempdir()))
             (self._dir / _OWNER_FILE).write_text(str(os.getpid()))
-        bindir = self.bindir
+        self._bindir_in_use = self.bindir
         if run_as is not None:
             os.chown(self._dir, run_as.pw_uid, run_as.pw_gid)
-            if not _traversable_by(bindir, run_as):
-                bindir = self._private_copy_of_binaries(run_as)
+            if not _traversable_by(self.bindir, run_as):
+                self._bindir_in_use = self._private_copy_of_binaries(run_as)
+        started = time.monotonic()
         data = self._dir / "data"
-        logfile = self._dir / "postgres.log"
-        user_kwargs = {"user": run_as.pw_uid, "group": run_as.pw_gid} if run_as else {}
+        if self._data_source is not None:
+            self._copy_data_in(self._data_source, data)
+        else:
+            self._initdb(data)
+        self._launch()
+        log.debug(
+            "%s started in %.2fs in %s", self.description, time.monotonic() - started, self._dir
+        )
+        if self._on_started:
+            self._on_started(self)
+
+    @property
+    def _uid(self) -> int | None:
+        return self._run_as.pw_uid if self._run_as else None
+
+    @property
+    def _gid(self) -> int | None:
+        return self._run_as.pw_gid if self._run_as else None
+
+    def _env(self) -> dict[str, str]:
         env = {**os.environ, "LC_ALL": "C", "LANG": "C"}
         env.pop("PGDATA", None)
-        started = time.monotonic()
+        return env
+
+    def _initdb(self, data: Path) -> None:
+        assert self._dir is not None
+        bindir = self._bindir_in_use
         init = subprocess.run(
             [
                 str(bindir / "initdb"),
@@ -361,40 +394,65 @@ class LocalCluster:
             ],
             capture_output=True,
             text=True,
-            env=env,
+            env=self._env(),
             cwd=self._dir,
             check=False,
-            **user_kwargs,  # type: ignore[arg-type]
+            user=self._uid,
+            group=self._gid,
         )
         if init.returncode != 0:
             raise ProviderError(
                 f"initdb failed (exit {init.returncode}) with {bindir / 'initdb'}:\n"
                 f"{(init.stderr or init.stdout).strip()}"
             )
-        args = [str(bindir / "postgres"), "-D", str(data), "-k", str(self._dir)]
+
+    def _copy_data_in(self, source: Path, data: Path) -> None:
+        """Start from a saved data directory (a cached base state) instead of initdb."""
+        shutil.copytree(source, data, symlinks=True)
+        data.chmod(0o700)
+        if self._run_as is not None:
+            for path in [data, *data.rglob("*")]:
+                os.chown(path, self._run_as.pw_uid, self._run_as.pw_gid, follow_symlinks=False)
+
+    def _launch(self) -> None:
+        assert self._dir is not None
+        data = self._dir / "data"
+        logfile = self._dir / "postgres.log"
+        args = [str(self._bindir_in_use / "postgres"), "-D", str(data), "-k", str(self._dir)]
         args += ["-p", str(_SOCKET_PORT)]
         for key, value in self._settings.items():
             args += ["-c", f"{key}={value}"]
         with open(logfile, "ab") as out, shielded():
-            self._proc = subprocess.Popen(  # noqa: S603
+            self._proc = subprocess.Popen(
                 args,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                env=env,
+                env=self._env(),
                 cwd=self._dir,
                 start_new_session=True,
-                preexec_fn=_die_with_parent(),  # noqa: PLW1509
-                **user_kwargs,  # type: ignore[arg-type]
+                preexec_fn=_die_with_parent(),
+                user=self._uid,
+                group=self._gid,
             )
         info = ConnectionInfo(host=str(self._dir), port=_SOCKET_PORT, user="postgres")
         self._wait_ready(info, logfile)
         self._info = info
-        log.debug(
-            "%s started in %.2fs in %s", self.description, time.monotonic() - started, self._dir
-        )
-        if self._on_started:
-            self._on_started(self)
+
+    def save_data(self, dest: Path) -> None:
+        """Copy the data directory to ``dest`` while the server is cleanly stopped.
+
+        The server is stopped (fast shutdown, which checkpoints), the folder
+        copied, and the server started again on the same socket. Connections
+        must be closed by the caller first.
+        """
+        if self._dir is None or self._proc is None:
+            raise ProviderError("the local cluster is not running")
+        with shielded():
+            _stop(self._proc)
+            self._proc = None
+        shutil.copytree(self._dir / "data", dest, symlinks=True)
+        self._launch()
 
     def _private_copy_of_binaries(self, run_as: pwd.struct_passwd) -> Path:
         """Copy the server install where ``run_as`` can reach it (root-only folders).

@@ -64,7 +64,10 @@ class OperationTrace:
         return relation in self.rewrites or relation in self.scans
 
     def scan_values(self) -> tuple[str, ...]:
-        return tuple(f"{rel} ({n} sequential scan{'s' if n > 1 else ''})" for rel, n in sorted(self.scans.items()))
+        return tuple(
+            f"{rel} ({n} sequential scan{'s' if n > 1 else ''})"
+            for rel, n in sorted(self.scans.items())
+        )
 
 
 def trace_of(op: OperationRecord) -> OperationTrace:
@@ -88,12 +91,11 @@ def _confirms(finding: Finding, trace: OperationTrace, prediction: object) -> tu
     lock = getattr(prediction, "lock", None)
     seen = trace.strongest(table)
     problems = []
-    if lock:
-        if seen is None or lockmodes.strength(seen) < lockmodes.strength(lock):
-            problems.append(
-                f"expected {lockmodes.sql_name(lock)} on {table or 'the table'}, observed "
-                + (lockmodes.sql_name(seen) if seen else "no lock")
-            )
+    if lock and (seen is None or lockmodes.strength(seen) < lockmodes.strength(lock)):
+        problems.append(
+            f"expected {lockmodes.sql_name(lock)} on {table or 'the table'}, observed "
+            + (lockmodes.sql_name(seen) if seen else "no lock")
+        )
     if getattr(prediction, "rewrite", False) and table not in trace.rewrites:
         problems.append(f"expected a rewrite of {table}, none observed")
     if getattr(prediction, "scan", False) and table and not trace.table_work(table):
@@ -175,9 +177,8 @@ def _unpredicted(
         blocked = lockmodes.blocks(mode).value
         if trace.table_work(relation):
             work = "rewrote" if relation in trace.rewrites else "scanned"
-            rule: object = ObservedTableWorkUnderLock()
             yield ctx.finding(
-                rule,  # type: ignore[arg-type]
+                ObservedTableWorkUnderLock(),
                 op,
                 f"{op.kind} took {lockmodes.sql_name(mode)} on {relation} and {work} the whole "
                 f"table while holding it: {blocked} wait for as long as that takes on a big "
@@ -188,9 +189,8 @@ def _unpredicted(
                 table=relation,
             ).replace(**common)
         elif not ctx.lock_timeout_configured and not _lock_timeout_reported(findings):
-            rule = ObservedBlockingLock()
             yield ctx.finding(
-                rule,  # type: ignore[arg-type]
+                ObservedBlockingLock(),
                 op,
                 f"{op.kind} took {lockmodes.sql_name(mode)} on {relation} (blocks {blocked}). "
                 "It is brief, but the request waits behind any long transaction on the table "

@@ -155,9 +155,7 @@ class Tracer(StatementHooks):
             self._baseline(connection)
 
     def wants_observation(self, stmt: ExecutedStatement, op: OperationRecord | None) -> bool:
-        if stmt.origin in (SCHEMA, DEFERRED):
-            return True
-        return False
+        return stmt.origin in (SCHEMA, DEFERRED)
 
     def observe(self, connection: Any) -> Observation | None:
         raw = connection.connection
@@ -327,8 +325,6 @@ class Tracer(StatementHooks):
                 with contextlib.suppress(psycopg.Error):
                     sampler.execute("COMMIT")
             stmt.observation = Observation(
-                locks=tuple(
-                    sorted((rels[oid].name, mode) for oid, mode in seen)
-                ),
+                locks=tuple(sorted((rels[oid].name, mode) for oid, mode in seen)),
                 method="sampled",
             )

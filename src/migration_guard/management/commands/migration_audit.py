@@ -149,16 +149,18 @@ class Command(BaseCommand):
                 keep=options["keep"],
                 manage=_manage_invocation(),
             )
-            quiet = verbosity == 0 or any(fmt in MACHINE_FORMATS and out == "-" for fmt, out in pairs)
+            quiet = verbosity == 0 or any(
+                fmt in MACHINE_FORMATS and out == "-" for fmt, out in pairs
+            )
             with terminating_raises():
                 report = run_audit(request, self._progress(quiet))
         except MigrationGuardError as exc:
             raise CommandError(redact(str(exc)), returncode=2) from exc
         except Interrupted as exc:
-            raise CommandError(f"interrupted by signal {exc.signum}; cleaned up", returncode=2) from None
-        render_options = RenderOptions(
-            style=self.style, verbosity=verbosity, manage=request.manage
-        )
+            raise CommandError(
+                f"interrupted by signal {exc.signum}; cleaned up", returncode=2
+            ) from None
+        render_options = RenderOptions(style=self.style, verbosity=verbosity, manage=request.manage)
         for fmt, destination in pairs:
             text = render(report, fmt, render_options)
             if destination == "-":
@@ -185,7 +187,7 @@ class Command(BaseCommand):
                 "several formats would go to stdout: give each but one an --output FILE",
                 returncode=2,
             )
-        return list(zip(fmts, outs))
+        return list(zip(fmts, outs, strict=True))
 
     def _configure_logging(self, verbosity: int) -> None:
         logger = logging.getLogger("migration_guard")
