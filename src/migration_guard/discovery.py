@@ -150,7 +150,9 @@ def _excluded(key: Key, config: Any) -> bool:
     app, name = key
     if app in config.exclude_apps:
         return True
-    return any(fnmatch.fnmatchcase(f"{app}.{name}", pattern) for pattern in config.exclude_migrations)
+    return any(
+        fnmatch.fnmatchcase(f"{app}.{name}", pattern) for pattern in config.exclude_migrations
+    )
 
 
 # --- selection ----------------------------------------------------------------------
@@ -172,7 +174,9 @@ def _find_migration(loader: MigrationLoader, app_label: str, name: str) -> Key:
     try:
         migration = loader.get_migration_by_prefix(app_label, name)
     except AmbiguityError:
-        matches = sorted(n for a, n in loader.disk_migrations if a == app_label and n.startswith(name))
+        matches = sorted(
+            n for a, n in loader.disk_migrations if a == app_label and n.startswith(name)
+        )
         raise SelectionError(
             f"more than one migration of {app_label!r} starts with {name!r}: "
             f"{', '.join(matches)}. Give more of the name."
@@ -244,7 +248,11 @@ def select(loader: MigrationLoader, selection: Selection, config: Any) -> Change
     if ref is None:
         ref = config.base_ref or default_base_ref()
     keys, merge_base = changed_since(loader, ref)
-    how = "(default base; pass --since REF, --all or app_label to choose)" if chosen_by_default else ""
+    how = (
+        "(default base; pass --since REF, --all or app_label to choose)"
+        if chosen_by_default
+        else ""
+    )
     desc = f"migrations added or changed since {ref} (merge base {merge_base[:12]}) {how}".strip()
     ordered = [k for k in plan if k in set(keys)]
     return _change(ordered, plan, config, desc, separately=False)
@@ -319,7 +327,9 @@ def default_base_ref(start: Path | None = None) -> str:
     )
 
 
-def changed_since(loader: MigrationLoader, ref: str, start: Path | None = None) -> tuple[list[Key], str]:
+def changed_since(
+    loader: MigrationLoader, ref: str, start: Path | None = None
+) -> tuple[list[Key], str]:
     """Migrations whose files were added or changed since the merge base with ``ref``."""
     root = repo_root(start)
     try:
@@ -370,7 +380,6 @@ def read_applied(alias: str) -> set[Key]:
             rows = pg.execute("SELECT app, name FROM django_migrations").fetchall()
     except psycopg.Error as exc:
         raise SelectionError(
-            f"cannot read applied migrations from database {alias!r}: "
-            f"{redact(str(exc)).strip()}"
+            f"cannot read applied migrations from database {alias!r}: {redact(str(exc)).strip()}"
         ) from exc
     return {(str(a), str(n)) for a, n in rows}

@@ -35,7 +35,7 @@ class MigrationLoadError(MigrationGuardError):
     """The project's migrations could not be loaded (syntax error, bad dependency...)."""
 
 
-class Interrupted(BaseException):  # noqa: N818 - mirrors KeyboardInterrupt
+class Interrupted(BaseException):
     """The process received SIGTERM or SIGHUP; raised so that cleanup runs."""
 
     def __init__(self, signum: int) -> None:

@@ -144,7 +144,14 @@ class Finding:
 
     def sort_key(self) -> tuple[Any, ...]:
         index = self.operation.index if self.operation else -1
-        return (self.app_label, self.migration, index, -self.severity.rank, self.rule, self.table or "")
+        return (
+            self.app_label,
+            self.migration,
+            index,
+            -self.severity.rank,
+            self.rule,
+            self.table or "",
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {

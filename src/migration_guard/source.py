@@ -83,7 +83,9 @@ def read_text(path: Path) -> str | None:
         return data.decode("utf-8", errors="replace")
 
 
-def _operations_list(tree: ast.Module) -> tuple[ast.List | ast.Tuple | None, int | None, int | None]:
+def _operations_list(
+    tree: ast.Module,
+) -> tuple[ast.List | ast.Tuple | None, int | None, int | None]:
     for node in tree.body:
         if isinstance(node, ast.ClassDef) and node.name == "Migration":
             for stmt in node.body:
