@@ -25,6 +25,7 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, router
 from django.db.migrations.executor import MigrationExecutor
+from django.db.migrations.state import ProjectState
 
 from . import rules as rules_pkg
 from .cache import BaseStateCache, Entry
@@ -294,6 +295,7 @@ class _Run:
         broken: set[Key] = set()
         snapshot = None
         restored = {(m.app_label, m.name) for m in cache.base}
+        applied: list[Key] = []
         base_done = False
         started = time.monotonic()
         audited = 0
@@ -307,19 +309,22 @@ class _Run:
                 continue
             if cache.entry is not None and key in restored:
                 state = migration.mutate_state(state, preserve=False)
+                applied.append(key)
                 continue
             if "apps" not in state.__dict__:
                 _ = state.apps  # render once: later migrations mutate it incrementally
             if key in targets and not base_done:
                 base_done = True
-                cache.store(server, self.connection, self.info.dbname)
+                if cache.entry is None:
+                    self._post_migrate(state, applied)
+                    cache.store(server, self.connection, self.info.dbname)
             if key not in targets:
-                before = state.clone()
                 try:
                     state = executor.apply_migration(state, migration)
+                    applied.append(key)
                 except Exception as exc:
                     broken.add(key)
-                    state = before
+                    state = self._state_of(loader, applied)
                     results.append(self._base_failure(migration, exc))
                 continue
             if snapshot is None or self.change.separately:
@@ -335,22 +340,51 @@ class _Run:
                 },
             )
             audited += 1
-            before = state.clone()
             tracer = Tracer(self.info, snapshot) if self.config.trace else None
             try:
                 state = apply_recorded(executor, state, record, tracer)
+                applied.append(key)
             except Exception:
                 broken.add(key)
-                state = before
+                state = self._state_of(loader, applied)
                 with contextlib.suppress(Exception):
                     if record.atomic:
-                        collect_static(executor, before.clone(), record)
+                        collect_static(executor, self._state_of(loader, applied), record)
             finally:
                 if tracer is not None:
                     tracer.close()
             results.append(self._judge(record))
             record.release_states()
         return results
+
+    @staticmethod
+    def _state_of(loader: Any, applied: list[Key]) -> ProjectState:
+        """The project state after ``applied`` (rebuilt after a failure left it half-mutated)."""
+        state = (
+            loader.project_state(nodes=applied, at_end=True)
+            if applied
+            else ProjectState(real_apps=loader.unmigrated_apps)
+        )
+        _ = state.apps
+        return state
+
+    def _post_migrate(self, state: ProjectState, applied: list[Key]) -> None:
+        """Do what ``migrate`` does after each deploy: content types, permissions...
+
+        Production reached the base state through deploys that each ended with
+        ``post_migrate``; data migrations of the change may rely on its rows.
+        """
+        if not applied:
+            return
+        from django.core.management.sql import emit_post_migrate_signal
+
+        try:
+            emit_post_migrate_signal(0, False, self.request.database, apps=state.apps, plan=[])
+        except Exception as exc:
+            self.notes.append(
+                "post_migrate handlers failed on the base state "
+                f"({type(exc).__name__}: {exc}); content types and permissions may be missing"
+            )
 
     def _raw(self) -> Any:
         self.connection.ensure_connection()
