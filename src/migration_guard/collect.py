@@ -139,8 +139,9 @@ class MigrationRecord:
     error: str | None = None
     error_op: int | None = None
     duration_ms: float = 0.0
-    #: Statements that belong to no operation (bookkeeping) are not kept.
     migration_ignores: frozenset[str] = frozenset()
+    #: Relation (table or index) existing before the change -> its table.
+    relation_tables: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def key(self) -> tuple[str, str]:

@@ -330,6 +330,7 @@ class _Run:
             if snapshot is None or self.change.separately:
                 snapshot = take_snapshot(self._raw())
             record = new_record(migration, snapshot.tables)
+            record.relation_tables = snapshot.relation_tables
             self.progress(
                 "migration",
                 {

@@ -51,23 +51,37 @@ class OperationTrace:
         return lockmodes.strongest(modes)
 
     def lock_values(self, relation: str | None = None) -> tuple[Lock, ...]:
+        """The strongest mode per relation, blocking ones first (all relations: None)."""
         out = []
         for rel in sorted(self.locks):
             if relation is not None and rel != relation:
                 continue
-            for mode in sorted(self.locks[rel], key=lockmodes.strength, reverse=True):
+            mode = lockmodes.strongest(self.locks[rel])
+            if mode:
                 out.append(Lock(rel, mode, lockmodes.blocks(mode)))
+        out.sort(key=lambda lock: (-lockmodes.strength(lock.mode), lock.relation))
         return tuple(out)
+
+    def rewrites_of(self, table: str | None, tables: dict[str, str]) -> tuple[str, ...]:
+        """Rewritten relations that are ``table`` or its indexes (all when table is None)."""
+        return tuple(
+            sorted(
+                (rel if rel == table or table is None else f"{rel} (index)")
+                for rel in self.rewrites
+                if table is None or rel == table or tables.get(rel) == table
+            )
+        )
+
+    def scans_of(self, table: str | None) -> tuple[str, ...]:
+        return tuple(
+            f"{rel} ({n} sequential scan{'s' if n > 1 else ''})"
+            for rel, n in sorted(self.scans.items())
+            if table is None or rel == table
+        )
 
     def table_work(self, relation: str) -> bool:
         """Work proportional to the table's size happened on it (rewrite or scan)."""
         return relation in self.rewrites or relation in self.scans
-
-    def scan_values(self) -> tuple[str, ...]:
-        return tuple(
-            f"{rel} ({n} sequential scan{'s' if n > 1 else ''})"
-            for rel, n in sorted(self.scans.items())
-        )
 
 
 def trace_of(op: OperationRecord) -> OperationTrace:
@@ -133,8 +147,8 @@ def merge(record: MigrationRecord, findings: list[Finding], ctx: RuleContext) ->
         ok, why = _confirms(finding, op_trace, prediction)
         evidence = dict(
             locks=op_trace.lock_values(finding.table) or finding.locks,
-            rewrites=tuple(sorted(op_trace.rewrites)),
-            scans=op_trace.scan_values(),
+            rewrites=op_trace.rewrites_of(finding.table, record.relation_tables),
+            scans=op_trace.scans_of(finding.table),
             duration_ms=round(op_trace.duration_ms, 2),
         )
         if ok:
@@ -163,42 +177,50 @@ def _unpredicted(
     from ..rules.observed_blocking_lock import ObservedBlockingLock, ObservedTableWorkUnderLock
 
     record = ctx.migration
+    brief: list[tuple[str, str]] = []
     for relation, mode in _blocking_relations(trace, record):
         if relation in explained:
             continue
-        locks = trace.lock_values(relation)
-        common = dict(
+        blocked = lockmodes.blocks(mode).value
+        if not trace.table_work(relation):
+            brief.append((relation, mode))
+            continue
+        work = "rewrote" if relation in trace.rewrites else "scanned"
+        yield ctx.finding(
+            ObservedTableWorkUnderLock(),
+            op,
+            f"{op.kind} took {lockmodes.sql_name(mode)} on {relation} and {work} the whole "
+            f"table while holding it: {blocked} wait for as long as that takes on a big "
+            "table. No rule predicted this; the trace saw it.",
+            "Split the work so the table is not rewritten or scanned under this lock "
+            "(NOT VALID constraints, CONCURRENTLY indexes, expand/contract), or run it "
+            "in a maintenance window.",
+            table=relation,
+        ).replace(
             evidence=Evidence.OBSERVED,
-            locks=locks,
-            rewrites=tuple(sorted(trace.rewrites)),
-            scans=trace.scan_values(),
+            locks=trace.lock_values(relation),
+            rewrites=trace.rewrites_of(relation, record.relation_tables),
+            scans=trace.scans_of(relation),
             duration_ms=round(trace.duration_ms, 2),
         )
-        blocked = lockmodes.blocks(mode).value
-        if trace.table_work(relation):
-            work = "rewrote" if relation in trace.rewrites else "scanned"
-            yield ctx.finding(
-                ObservedTableWorkUnderLock(),
-                op,
-                f"{op.kind} took {lockmodes.sql_name(mode)} on {relation} and {work} the whole "
-                f"table while holding it: {blocked} wait for as long as that takes on a big "
-                "table. No rule predicted this; the trace saw it.",
-                "Split the work so the table is not rewritten or scanned under this lock "
-                "(NOT VALID constraints, CONCURRENTLY indexes, expand/contract), or run it "
-                "in a maintenance window.",
-                table=relation,
-            ).replace(**common)
-        elif not ctx.lock_timeout_configured and not _lock_timeout_reported(findings):
-            yield ctx.finding(
-                ObservedBlockingLock(),
-                op,
-                f"{op.kind} took {lockmodes.sql_name(mode)} on {relation} (blocks {blocked}). "
-                "It is brief, but the request waits behind any long transaction on the table "
-                "and every query queues behind it.",
-                "Set lock_timeout for migrations (MIGRATION_GUARD = {'lock_timeout': '5s'} or "
-                "OPTIONS['options'] = '-c lock_timeout=5s') and retry on timeout.",
-                table=relation,
-            ).replace(**common)
+    if brief and not ctx.lock_timeout_configured and not _lock_timeout_reported(findings):
+        what = ", ".join(
+            f"{lockmodes.sql_name(mode)} on {relation} (blocks {lockmodes.blocks(mode).value})"
+            for relation, mode in brief
+        )
+        yield ctx.finding(
+            ObservedBlockingLock(),
+            op,
+            f"{op.kind} took {what}. It is brief, but the request waits behind any long "
+            "transaction on the table, and every query on the table queues behind it.",
+            "Set lock_timeout for migrations (MIGRATION_GUARD = {'lock_timeout': '5s'} or "
+            "OPTIONS['options'] = '-c lock_timeout=5s') and retry the deploy on timeout.",
+            table=brief[0][0],
+        ).replace(
+            evidence=Evidence.OBSERVED,
+            locks=tuple(lock for rel, _ in brief for lock in trace.lock_values(rel)),
+            duration_ms=round(trace.duration_ms, 2),
+        )
 
 
 def _lock_timeout_reported(findings: Iterable[Finding]) -> bool:

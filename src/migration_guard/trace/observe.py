@@ -112,6 +112,10 @@ class RelationSnapshot:
         return list(self.relations)
 
     @property
+    def relation_tables(self) -> dict[str, str]:
+        return {r.name: r.table for r in self.relations.values()}
+
+    @property
     def tables(self) -> frozenset[str]:
         return frozenset(r.name for r in self.relations.values() if not r.is_index)
 
