@@ -469,6 +469,7 @@ class _Run:
             error=record.error,
             duration_ms=record.duration_ms,
             operations=len(record.operations),
+            trace=analyze.observed_operations(record) if self.config.trace else (),
         )
 
 

@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any
 
 from . import __version__
-from .findings import Finding, Severity, count_by_severity
+from .findings import Finding, Lock, Severity, count_by_severity
 
 SCHEMA_VERSION = 1
 
@@ -14,6 +14,35 @@ SCHEMA_VERSION = 1
 AUDITED = "audited"
 FAILED = "failed"  # Postgres (or RunPython) raised; the error is a finding too
 SKIPPED = "skipped"  # depends on a migration that failed
+
+
+@dataclasses.dataclass(frozen=True)
+class ObservedOperation:
+    """What the trace saw one operation do to relations that existed before the change."""
+
+    index: int
+    kind: str
+    description: str
+    line: int | None
+    duration_ms: float
+    locks: tuple[Lock, ...] = ()
+    rewrites: tuple[str, ...] = ()
+    scans: tuple[str, ...] = ()
+    #: "transaction" (read inside the migration's transaction) or "sampled" (second connection)
+    method: str = "transaction"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "kind": self.kind,
+            "description": self.description,
+            "line": self.line,
+            "duration_ms": round(self.duration_ms, 2),
+            "locks": [lock.to_dict() for lock in self.locks],
+            "rewrites": list(self.rewrites),
+            "scans": list(self.scans),
+            "method": self.method,
+        }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,6 +57,8 @@ class MigrationResult:
     error: str | None = None
     duration_ms: float | None = None
     operations: int = 0
+    #: Per operation, what the trace observed (empty under --no-trace).
+    trace: tuple[ObservedOperation, ...] = ()
 
     @property
     def key(self) -> tuple[str, str]:
@@ -44,6 +75,7 @@ class MigrationResult:
             "operations": self.operations,
             "duration_ms": None if self.duration_ms is None else round(self.duration_ms, 1),
             "findings": [f.to_dict() for f in self.findings],
+            "trace": [t.to_dict() for t in self.trace],
         }
 
 

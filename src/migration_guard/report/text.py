@@ -100,6 +100,28 @@ def _finding(finding: Finding, result: MigrationResult, style: Any, verbosity: i
     return lines
 
 
+def _trace(result: MigrationResult) -> list[str]:
+    """Everything the trace saw, operation by operation (-v 2)."""
+    lines = []
+    for seen in result.trace:
+        parts = [
+            f"{lockmodes.sql_name(lock.mode)} on {lock.relation}"
+            + ("" if lock.blocks is Blocks.NOTHING else f" (blocks {lock.blocks.value})")
+            for lock in seen.locks
+        ]
+        if seen.rewrites:
+            parts.append("rewrote " + ", ".join(seen.rewrites))
+        if seen.scans:
+            parts.append("scanned " + ", ".join(seen.scans))
+        what = "; ".join(parts) or "no lock on existing tables"
+        how = " [sampled]" if seen.method == "sampled" else ""
+        lines += _wrap(
+            "trace",
+            f"operations[{seen.index}] {seen.kind}, {seen.duration_ms:.1f} ms: {what}{how}",
+        )
+    return lines
+
+
 def _bytes(n: int) -> str:
     size = float(n)
     for unit in ("B", "kB", "MB", "GB", "TB"):
@@ -130,6 +152,8 @@ def render_text(report: AuditReport, options: RenderOptions) -> str:
             clean += 1
             if options.verbosity >= 2:
                 out.append(f"{result.app_label}.{result.name}: no findings")
+                out.extend(_trace(result))
+                out.append("")
             continue
         title = f"{result.app_label}.{result.name}"
         if result.path:
@@ -139,6 +163,8 @@ def render_text(report: AuditReport, options: RenderOptions) -> str:
             out.append(f"  skipped: {result.error}")
         for finding in result.findings:
             out.extend(_finding(finding, result, style, options.verbosity))
+        if options.verbosity >= 2:
+            out.extend(_trace(result))
         out.append("")
     counts = report.counts()
     summary = (

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from ..findings import Blocks, Category, Evidence, Finding, Lock, Severity
+from ..results import ObservedOperation
 from ..rules import registry
 from . import locks as lockmodes
 
@@ -82,6 +83,34 @@ class OperationTrace:
     def table_work(self, relation: str) -> bool:
         """Work proportional to the table's size happened on it (rewrite or scan)."""
         return relation in self.rewrites or relation in self.scans
+
+
+def observed_operations(record: MigrationRecord) -> tuple[ObservedOperation, ...]:
+    """The trace of every operation that was observed, for the report."""
+    out = []
+    for op in record.operations:
+        trace = trace_of(op)
+        if not trace.observed:
+            continue
+        out.append(
+            ObservedOperation(
+                index=op.index,
+                kind=op.kind,
+                description=op.description,
+                line=op.line,
+                duration_ms=op.duration_ms,
+                # locks on tables; an index's lock follows its table's
+                locks=tuple(
+                    lock
+                    for lock in trace.lock_values()
+                    if record.relation_tables.get(lock.relation, lock.relation) == lock.relation
+                ),
+                rewrites=trace.rewrites_of(None, record.relation_tables),
+                scans=trace.scans_of(None),
+                method="sampled" if trace.sampled else "transaction",
+            )
+        )
+    return tuple(out)
 
 
 def trace_of(op: OperationRecord) -> OperationTrace:
