@@ -48,3 +48,26 @@ def _scratch_databases_only(django_db_blocker) -> Iterator[None]:
     scratch database on the session's server, so database access is allowed."""
     with django_db_blocker.unblock():
         yield
+
+
+@pytest.fixture(scope="session")
+def embedded_server(pg_server: PostgresServer) -> Iterator[PostgresServer | None]:
+    """A second major version (the embedded wheel), unless the session already uses it."""
+    from migration_guard.postgres.embedded import embedded_bindir
+
+    if embedded_bindir() is None or pg_server.source == "embedded":
+        yield None
+        return
+    with open_server(PostgresOptions(source="embedded")) as server:
+        yield server
+
+
+@pytest.fixture(params=["session", "embedded"])
+def versioned_url(request, pg_url: str) -> str:
+    """The session server, then a server of another major version (when one can run)."""
+    if request.param == "session":
+        return pg_url
+    server = request.getfixturevalue("embedded_server")
+    if server is None:
+        pytest.skip("no second PostgreSQL major version available")
+    return server.info.conninfo()

@@ -1,0 +1,239 @@
+"""What the trace observes on PostgreSQL, on two major versions.
+
+These tests look at the raw per-operation trace (``MigrationResult.trace``),
+independently of which rule reports the hazard.
+"""
+
+from __future__ import annotations
+
+from .harness import Migration
+
+ORDER = (
+    "migrations.CreateModel('Order', ["
+    "('id', models.BigAutoField(primary_key=True)), "
+    "('qty', models.IntegerField(default=0)), "
+    "('ref', models.CharField(max_length=20, null=True)), "
+    "('created', models.DateTimeField(null=True))])"
+)
+CUSTOMER = "migrations.CreateModel('Customer', [('id', models.BigAutoField(primary_key=True))])"
+
+
+def trace_of(report, index=0):
+    (result,) = report.migrations
+    assert result.status == "audited", result.error
+    for seen in result.trace:
+        if seen.index == index:
+            return seen
+    raise AssertionError(f"operation {index} was not observed: {result.trace}")
+
+
+def modes(seen, relation):
+    return {lock.mode for lock in seen.locks if lock.relation == relation}
+
+
+def audit(make_app, url, *migrations, **kwargs):
+    app = make_app(*migrations)
+    return app, app.audit(database_url=url, **kwargs)
+
+
+def test_non_concurrent_index_takes_share_lock_and_scans(make_app, versioned_url):
+    table_app, report = audit(
+        make_app,
+        versioned_url,
+        [ORDER],
+        ["migrations.AddIndex('order', models.Index(fields=['created'], name='order_created_ix'))"],
+    )
+    seen = trace_of(report)
+    table = f"{table_app.label}_order"
+    assert modes(seen, table) == {"ShareLock"}
+    assert any(scan.startswith(table) for scan in seen.scans)
+    assert seen.rewrites == ()
+
+
+def test_int_to_bigint_rewrites_under_access_exclusive(make_app, versioned_url):
+    app, report = audit(
+        make_app,
+        versioned_url,
+        [ORDER],
+        ["migrations.AlterField('order', 'qty', models.BigIntegerField(default=0))"],
+    )
+    seen = trace_of(report)
+    table = f"{app.label}_order"
+    assert "AccessExclusiveLock" in modes(seen, table)
+    assert table in seen.rewrites
+    assert f"{table}_pkey" in seen.rewrites  # its indexes are rebuilt too
+
+
+def test_varchar_widening_does_not_rewrite(make_app, versioned_url):
+    app, report = audit(
+        make_app,
+        versioned_url,
+        [ORDER],
+        ["migrations.AlterField('order', 'ref', models.CharField(max_length=200, null=True))"],
+    )
+    seen = trace_of(report)
+    assert "AccessExclusiveLock" in modes(seen, f"{app.label}_order")
+    assert seen.rewrites == ()
+    assert seen.scans == ()
+
+
+def test_positive_integer_column_scans_for_its_check(make_app, versioned_url):
+    app, report = audit(
+        make_app,
+        versioned_url,
+        [ORDER],
+        ["migrations.AddField('order', 'stock', models.PositiveIntegerField(null=True))"],
+    )
+    seen = trace_of(report)
+    table = f"{app.label}_order"
+    assert modes(seen, table) == {"AccessExclusiveLock"}
+    assert any(scan.startswith(table) for scan in seen.scans), seen
+    assert seen.rewrites == ()
+
+
+def test_nullable_column_is_catalog_only(make_app, versioned_url):
+    app, report = audit(
+        make_app,
+        versioned_url,
+        [ORDER],
+        ["migrations.AddField('order', 'note', models.TextField(null=True))"],
+    )
+    seen = trace_of(report)
+    assert modes(seen, f"{app.label}_order") == {"AccessExclusiveLock"}
+    assert seen.scans == ()
+    assert seen.rewrites == ()
+
+
+def test_foreign_key_locks_both_tables_and_scans(make_app, versioned_url):
+    app, report = audit(
+        make_app,
+        versioned_url,
+        [ORDER, CUSTOMER],
+        [
+            "migrations.AddField('order', 'customer', models.ForeignKey(null=True, "
+            "on_delete=django.db.models.deletion.CASCADE, to='customer'))"
+        ],
+    )
+    seen = trace_of(report)
+    order, customer = f"{app.label}_order", f"{app.label}_customer"
+    assert "ShareRowExclusiveLock" in modes(seen, customer)
+    assert "AccessExclusiveLock" in modes(seen, order)  # the column itself
+    assert any(scan.startswith(order) for scan in seen.scans)
+
+
+def test_check_constraint_validates_with_a_scan_but_not_valid_does_not(make_app, versioned_url):
+    condition = "check" if __import__("django").VERSION < (5, 1) else "condition"
+    app, report = audit(
+        make_app,
+        versioned_url,
+        [ORDER],
+        [
+            f"migrations.AddConstraint('order', models.CheckConstraint({condition}="
+            "models.Q(qty__gte=0), name='order_qty_gte_0'))"
+        ],
+    )
+    table = f"{app.label}_order"
+    seen = trace_of(report)
+    assert modes(seen, table) == {"AccessExclusiveLock"}
+    assert any(scan.startswith(table) for scan in seen.scans)
+
+    app2 = make_app(
+        [ORDER],
+        [
+            'migrations.RunSQL(\'ALTER TABLE "{t}_order" ADD CONSTRAINT q CHECK (qty >= 0) '
+            "NOT VALID', 'ALTER TABLE \"{t}_order\" DROP CONSTRAINT q')"
+        ],
+    )
+    # the label is only known once the app exists: rewrite the migration with it
+    path = app2.path / "migrations" / f"{app2.names[1]}.py"
+    path.write_text(path.read_text().replace("{t}", app2.label))
+    report2 = app2.audit(database_url=versioned_url)
+    seen2 = trace_of(report2)
+    assert modes(seen2, f"{app2.label}_order") == {"AccessExclusiveLock"}
+    assert seen2.scans == ()
+
+
+def test_concurrent_index_in_non_atomic_migration_is_sampled(make_app, versioned_url):
+    app, report = audit(
+        make_app,
+        versioned_url,
+        [ORDER],
+        Migration(
+            ["AddIndexConcurrently('order', models.Index(fields=['created'], name='oc_ix'))"],
+            atomic=False,
+            imports="from django.contrib.postgres.operations import AddIndexConcurrently",
+        ),
+    )
+    seen = trace_of(report)
+    assert seen.method == "sampled"
+    assert modes(seen, f"{app.label}_order") == {"ShareUpdateExclusiveLock"}
+    assert not report.findings or all(f.severity.value != "error" for f in report.findings)
+
+
+def test_non_atomic_migration_statements_are_observed_in_their_own_transaction(
+    make_app, versioned_url
+):
+    app, report = audit(
+        make_app,
+        versioned_url,
+        [ORDER],
+        Migration(
+            ["migrations.AlterField('order', 'qty', models.BigIntegerField(default=0))"],
+            atomic=False,
+        ),
+    )
+    seen = trace_of(report)
+    table = f"{app.label}_order"
+    assert seen.method == "transaction"
+    assert "AccessExclusiveLock" in modes(seen, table)
+    assert table in seen.rewrites
+
+
+def test_runpython_locks_are_observed_at_operation_end(make_app, versioned_url):
+    app = make_app(
+        [ORDER],
+        Migration(
+            [
+                "migrations.RunPython(touch, migrations.RunPython.noop)",
+            ],
+            extra=(
+                "def touch(apps, schema_editor):\n"
+                "    Order = apps.get_model('{label}', 'Order')\n"
+                "    Order.objects.update(qty=1)\n"
+            ),
+        ),
+    )
+    path = app.path / "migrations" / f"{app.names[1]}.py"
+    path.write_text(path.read_text().replace("{label}", app.label))
+    report = app.audit(database_url=versioned_url)
+    seen = trace_of(report)
+    table = f"{app.label}_order"
+    assert modes(seen, table) == {"RowExclusiveLock"}
+    assert any(scan.startswith(table) for scan in seen.scans)
+
+
+def test_only_relations_that_existed_before_the_change_count(make_app, versioned_url):
+    app = make_app(
+        [ORDER],
+        [
+            "migrations.CreateModel('Line', [('id', models.BigAutoField(primary_key=True)), "
+            "('n', models.IntegerField())])",
+            "migrations.AddIndex('line', models.Index(fields=['n'], name='line_n_ix'))",
+        ],
+    )
+    report = app.audit(database_url=versioned_url)
+    (result,) = report.migrations
+    assert all(f"{app.label}_line" not in str(seen.locks) for seen in result.trace)
+    assert not [f for f in report.findings if f.severity.value == "error"]
+
+
+def test_no_trace_records_nothing(make_app, pg_url):
+    app = make_app(
+        [ORDER],
+        ["migrations.AddIndex('order', models.Index(fields=['created'], name='order_c_ix'))"],
+    )
+    report = app.audit(database_url=pg_url, trace=False)
+    (result,) = report.migrations
+    assert result.trace == ()
+    assert report.traced is False
+    assert all(f.evidence.value == "predicted" for f in report.findings)
