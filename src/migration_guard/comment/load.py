@@ -1,0 +1,128 @@
+"""Rebuild an :class:`~migration_guard.results.AuditReport` from ``--format json`` output.
+
+The JSON report is the contract between the audit job and later CI steps
+(``migration-guard comment``, ``migration-guard render``): they run without the
+Django project, read the file, and hand the rebuilt report to the same
+renderers the command uses.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ..exceptions import ConfigurationError
+from ..findings import Blocks, Category, Evidence, Finding, Lock, OperationRef, Severity, TableSize
+from ..results import SCHEMA_VERSION, AuditReport, MigrationResult, PostgresInfo
+
+
+class ReportFormatError(ConfigurationError):
+    """A JSON report file is missing, unreadable or not a migration-guard report."""
+
+
+def read_report(path: str | Path) -> AuditReport:
+    """Load the JSON report at ``path`` (``-`` is not supported: pass a file)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ReportFormatError(
+            f"report {path} does not exist: write it with "
+            f"`manage.py migration_audit --format json --output {path}`"
+        ) from None
+    except OSError as exc:
+        raise ReportFormatError(f"cannot read the report {path}: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ReportFormatError(
+            f"report {path} is not JSON ({exc}): pass the file written by "
+            "`migration_audit --format json --output FILE`"
+        ) from None
+    return report_from_dict(data, source=str(path))
+
+
+def report_from_dict(data: Any, *, source: str = "report") -> AuditReport:
+    """The :class:`AuditReport` whose ``to_dict()`` is ``data``."""
+    if not isinstance(data, dict) or "migrations" not in data or "schema_version" not in data:
+        raise ReportFormatError(
+            f"{source} is not a migration-guard JSON report (no schema_version/migrations): "
+            "pass the file written by `migration_audit --format json --output FILE`"
+        )
+    if data["schema_version"] != SCHEMA_VERSION:
+        raise ReportFormatError(
+            f"{source} has schema_version {data['schema_version']!r}; this migration-guard "
+            f"reads version {SCHEMA_VERSION}: use the same migration-guard version for the "
+            "audit and for this step"
+        )
+    try:
+        return _report(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ReportFormatError(
+            f"{source} is not a valid migration-guard report: {exc!r}"
+        ) from None
+
+
+def _report(data: dict[str, Any]) -> AuditReport:
+    postgres = data.get("postgres")
+    tool = data.get("tool") or {}
+    kwargs: dict[str, Any] = {}
+    if tool.get("version"):
+        kwargs["tool_version"] = str(tool["version"])
+    return AuditReport(
+        change=str(data.get("change", "")),
+        postgres=None if not postgres else PostgresInfo(**postgres),
+        migrations=tuple(_migration(m) for m in data["migrations"]),
+        traced=bool(data.get("traced", True)),
+        fail_on=Severity(data.get("fail_on", "error")),
+        notes=tuple(data.get("notes") or ()),
+        **kwargs,
+    )
+
+
+def _migration(data: dict[str, Any]) -> MigrationResult:
+    return MigrationResult(
+        app_label=data["app_label"],
+        name=data["name"],
+        path=data.get("path"),
+        atomic=bool(data.get("atomic", True)),
+        status=data.get("status", "audited"),
+        findings=tuple(_finding(f, data["app_label"], data["name"]) for f in data["findings"]),
+        error=data.get("error"),
+        duration_ms=data.get("duration_ms"),
+        operations=int(data.get("operations") or 0),
+    )
+
+
+def _finding(data: dict[str, Any], app_label: str, migration: str) -> Finding:
+    op = data.get("operation")
+    return Finding(
+        rule=data["rule"],
+        severity=Severity(data["severity"]),
+        category=Category(data["category"]),
+        message=data.get("message", ""),
+        fix=data.get("fix", ""),
+        app_label=app_label,
+        migration=migration,
+        operation=None
+        if op is None
+        else OperationRef(
+            index=int(op["index"]),
+            description=op.get("description", ""),
+            line=op.get("line"),
+            kind=op.get("kind", ""),
+        ),
+        evidence=Evidence(data.get("evidence", "predicted")),
+        locks=tuple(
+            Lock(relation=lk["relation"], mode=lk["mode"], blocks=Blocks(lk["blocks"]))
+            for lk in data.get("locks") or ()
+        ),
+        rewrites=tuple(data.get("rewrites") or ()),
+        scans=tuple(data.get("scans") or ()),
+        sql=tuple(data.get("sql") or ()),
+        table=data.get("table"),
+        plan_command=data.get("plan_command"),
+        notes=tuple(data.get("notes") or ()),
+        sizes=tuple(TableSize(**s) for s in data.get("sizes") or ()),
+        duration_ms=data.get("duration_ms"),
+    )
