@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -11,12 +12,13 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS
 
+from ... import baseline as baselines
 from ...conf import build_config
 from ...discovery import Selection
 from ...engine import AuditRequest, run_audit
 from ...exceptions import Interrupted, MigrationGuardError
 from ...postgres.base import SOURCES, redact
-from ...report import RenderOptions, formats, render
+from ...report import RenderOptions, formats, github, render
 from ...signals import terminating_raises
 
 MACHINE_FORMATS = {"json", "sarif", "github", "gitlab"}
@@ -82,6 +84,24 @@ class Command(BaseCommand):
             "--fail-on",
             choices=["error", "warning", "info"],
             help="Exit 1 when a finding is at or above this severity (default: error).",
+        )
+        out.add_argument(
+            "--baseline",
+            metavar="FILE",
+            help="Report only findings not recorded in FILE (see --write-baseline); the "
+            "report says how many the baseline hid.",
+        )
+        out.add_argument(
+            "--write-baseline",
+            metavar="FILE",
+            help="Record every finding of this run in FILE (adopting on a project with "
+            "history), then apply it: the run reports nothing new and exits 0.",
+        )
+        out.add_argument(
+            "--no-github-annotations",
+            action="store_true",
+            help="In GitHub Actions (GITHUB_ACTIONS=true), do not print ::error/::warning "
+            "annotations after the report.",
         )
         pg = parser.add_argument_group("PostgreSQL")
         pg.add_argument(
@@ -149,11 +169,13 @@ class Command(BaseCommand):
                 keep=options["keep"],
                 manage=_manage_invocation(),
             )
+            baseline = baselines.load_baseline(options["baseline"]) if options["baseline"] else None
             quiet = verbosity == 0 or any(
                 fmt in MACHINE_FORMATS and out == "-" for fmt, out in pairs
             )
             with terminating_raises():
                 report = run_audit(request, self._progress(quiet))
+            report = baselines.process(report, baseline=baseline, write=options["write_baseline"])
         except MigrationGuardError as exc:
             raise CommandError(redact(str(exc)), returncode=2) from exc
         except Interrupted as exc:
@@ -169,6 +191,11 @@ class Command(BaseCommand):
                 Path(destination).write_text(text, encoding="utf-8")
                 if verbosity >= 1:
                     self.stderr.write(f"wrote {fmt} report to {destination}")
+        if github.automatic(
+            os.environ, [fmt for fmt, _ in pairs], options["no_github_annotations"]
+        ):
+            stream = self.stdout if github.on_stdout(pairs) else self.stderr
+            stream.write(render(report, "github", render_options), ending="")
         if report.exit_code:
             sys.exit(report.exit_code)
 
