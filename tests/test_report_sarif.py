@@ -1,4 +1,4 @@
-"""--format sarif: valid SARIF 2.1.0 (the OASIS schema), rules from docstrings, stable fingerprints."""
+"""--format sarif: valid SARIF 2.1.0 (OASIS schema), rules from docstrings, stable fingerprints."""
 
 from __future__ import annotations
 
