@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -203,8 +202,8 @@ def target_from_env(
 def platform_for(
     target: Target,
     *,
-    sleep: Callable[[float], None] = time.sleep,
-    now: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] | None = None,
+    now: Callable[[], float] | None = None,
     policy: RetryPolicy | None = None,
 ) -> Platform:
     cls = PLATFORMS[target.platform]
@@ -233,8 +232,8 @@ def post_report(
     target: Target,
     *,
     always: bool = False,
-    sleep: Callable[[float], None] = time.sleep,
-    now: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] | None = None,
+    now: Callable[[], float] | None = None,
     policy: RetryPolicy | None = None,
 ) -> Outcome:
     """Create or update the one marked comment on ``target`` with ``report``."""

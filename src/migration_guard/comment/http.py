@@ -96,8 +96,8 @@ class HttpClient:
         headers: Mapping[str, str],
         secret: str,
         policy: RetryPolicy | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        now: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] | None = None,
+        now: Callable[[], float] | None = None,
     ) -> None:
         self.service = service
         self.base_url = base_url.rstrip("/")
@@ -108,8 +108,9 @@ class HttpClient:
         }
         self._secret = secret
         self.policy = policy or RetryPolicy()
-        self.sleep = sleep
-        self.now = now
+        # Looked up at call time by default, so tests can patch time.sleep / time.time.
+        self.sleep = sleep or (lambda seconds: time.sleep(seconds))
+        self.now = now or (lambda: time.time())
         self._opener = urllib.request.build_opener(_SameOriginRedirects())
 
     def __repr__(self) -> str:  # never show the headers (they hold the token)
