@@ -109,8 +109,8 @@ class HttpClient:
         self._secret = secret
         self.policy = policy or RetryPolicy()
         # Looked up at call time by default, so tests can patch time.sleep / time.time.
-        self.sleep = sleep or (lambda seconds: time.sleep(seconds))
-        self.now = now or (lambda: time.time())
+        self.sleep = sleep if sleep is not None else (lambda seconds: time.sleep(seconds))
+        self.now = now if now is not None else (lambda: time.time())
         self._opener = urllib.request.build_opener(_SameOriginRedirects())
 
     def __repr__(self) -> str:  # never show the headers (they hold the token)
