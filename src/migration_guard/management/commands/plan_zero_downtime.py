@@ -1,0 +1,180 @@
+"""``manage.py plan_zero_downtime``: write the safe multi-step migrations for a change."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DEFAULT_DB_ALIAS
+
+from ...conf import build_config
+from ...exceptions import Interrupted, MigrationGuardError
+from ...planner import PlanRequest, run_plan
+from ...planner.formatting import render_files, render_summary
+from ...postgres.base import SOURCES, redact
+from ...signals import terminating_raises
+
+
+class Command(BaseCommand):
+    help = (
+        "Write the zero-downtime version of a change: the app's model changes not yet in a "
+        "migration (like makemigrations), or an existing unapplied migration (replaced), as "
+        "safe migrations for this release plus a record of what a later release must do. "
+        "Run it again after the deploy to write the next release. Exit status: 0 done, "
+        "1 --check found a plan to write or verification failed, 2 usage error."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("app_label", help="App to plan.")
+        parser.add_argument(
+            "migration_name",
+            nargs="?",
+            help="An unapplied migration of app_label to replace (a prefix is enough).",
+        )
+        out = parser.add_argument_group("output")
+        out.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="Print the files (and models.py edits as a diff) instead of writing them.",
+        )
+        out.add_argument(
+            "--check",
+            action="store_true",
+            help="Write nothing; exit 1 when a plan would be written (for CI).",
+        )
+        out.add_argument("--name", help="Base name of the generated migrations.")
+        plan = parser.add_argument_group("plan")
+        plan.add_argument(
+            "--next-release",
+            action="store_true",
+            help="Write the pending steps of the next release (the default when no model "
+            "change is left and steps are pending).",
+        )
+        plan.add_argument(
+            "--batch-size",
+            type=int,
+            metavar="ROWS",
+            help="Rows per transaction of backfills (default: MIGRATION_GUARD batch_size, 1000).",
+        )
+        plan.add_argument(
+            "--postgres-version",
+            type=int,
+            metavar="MAJOR",
+            help="Production's PostgreSQL major version (default: MIGRATION_GUARD "
+            "postgres_version, else 13 behaviour; 18 uses NOT NULL NOT VALID).",
+        )
+        plan.add_argument(
+            "--lock-timeout",
+            metavar="DURATION",
+            help="lock_timeout the generated migrations set (default: MIGRATION_GUARD "
+            "lock_timeout, else 5s).",
+        )
+        plan.add_argument(
+            "--no-db-default",
+            action="store_true",
+            help="Write the Django 4.2 form (SeparateDatabaseAndState + RunSQL) even on "
+            "Django 5.0+, never db_default.",
+        )
+        plan.add_argument(
+            "--no-renames",
+            action="store_true",
+            help="Never assume a field or model was renamed (the autodetector asks otherwise).",
+        )
+        plan.add_argument(
+            "--database",
+            default=DEFAULT_DB_ALIAS,
+            help="Database alias whose backend the SQL is written for and that is read "
+            "(read only) to check a migration is not applied. Default: %(default)s.",
+        )
+        pg = parser.add_argument_group("verification")
+        pg.add_argument(
+            "--no-verify",
+            action="store_true",
+            help="Do not verify the written plan (audit, round trip, state) on PostgreSQL.",
+        )
+        pg.add_argument(
+            "--postgres",
+            choices=["auto", *SOURCES],
+            help="Where the throwaway verification server comes from (default: auto).",
+        )
+        pg.add_argument("--database-url", metavar="URL", help="An existing server to verify on.")
+        pg.add_argument(
+            "--postgres-image", metavar="IMAGE", help="Docker image (--postgres docker)."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["dry_run"] and options["check"]:
+            raise CommandError("choose one of --dry-run and --check", returncode=2)
+        mode = "check" if options["check"] else "dry-run" if options["dry_run"] else "write"
+        self._configure_logging(int(options["verbosity"]))
+        try:
+            config = build_config(
+                {
+                    "postgres": options["postgres"],
+                    "database_url": options["database_url"],
+                    "postgres_image": options["postgres_image"],
+                    "postgres_version": options["postgres_version"],
+                    "batch_size": options["batch_size"],
+                    "lock_timeout": options["lock_timeout"],
+                }
+            )
+            request = PlanRequest(
+                app_label=options["app_label"],
+                migration_name=options["migration_name"],
+                config=config,
+                name=options["name"],
+                mode=mode,
+                next_release=options["next_release"],
+                verify=not options["no_verify"],
+                use_db_default=False if options["no_db_default"] else None,
+                assume_renames=not options["no_renames"],
+                database=options["database"],
+                manage=_manage_invocation(),
+            )
+            with terminating_raises():
+                outcome = run_plan(request, self._progress(int(options["verbosity"])))
+        except MigrationGuardError as exc:
+            raise CommandError(redact(str(exc)), returncode=2) from exc
+        except Interrupted as exc:
+            raise CommandError(
+                f"interrupted by signal {exc.signum}; cleaned up", returncode=2
+            ) from None
+        root = Path.cwd()
+        if mode == "dry-run" and outcome.changes:
+            self.stdout.write(render_files(outcome.changes, root), ending="")
+        if int(options["verbosity"]) >= 1 or outcome.exit_code:
+            self.stdout.write(render_summary(outcome, root), ending="")
+        if outcome.exit_code:
+            sys.exit(outcome.exit_code)
+
+    def _configure_logging(self, verbosity: int) -> None:
+        logger = logging.getLogger("migration_guard")
+        if logger.handlers:
+            return
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("migration_guard: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG if verbosity >= 2 else logging.WARNING)
+
+    def _progress(self, verbosity: int) -> Any:
+        stderr = self.stderr
+
+        def progress(event: str, data: dict[str, Any]) -> None:
+            if verbosity < 2:
+                return
+            if event == "round-trip":
+                stderr.write(f"verifying on {data['postgres']}: forward and backward")
+            elif event == "audit":
+                stderr.write("verifying: audit of the new migrations")
+
+        return progress
+
+
+def _manage_invocation() -> str:
+    argv0 = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "manage.py"
+    if argv0 in ("django-admin", "django-admin.py"):
+        return "django-admin"
+    return "python manage.py"

@@ -1,0 +1,271 @@
+"""What the plan starts from: model changes not yet in a migration, or an existing migration.
+
+* ``plan_zero_downtime app``: Django's makemigrations autodetector compares the
+  migration history's state with the models (``ProjectState.from_apps``), with a
+  non-interactive questioner that never guesses a value for existing rows.
+* ``plan_zero_downtime app migration``: an existing migration that is not
+  applied yet; its operations, their source text and the module code they use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+from pathlib import Path
+from typing import Any
+
+from django.apps import apps as global_apps
+from django.db.migrations.autodetector import MigrationAutodetector
+from django.db.migrations.loader import MigrationLoader
+from django.db.migrations.questioner import NonInteractiveMigrationQuestioner
+from django.db.migrations.state import ProjectState
+from django.db.models import NOT_PROVIDED
+
+from ..discovery import Key, _find_migration, read_applied
+from ..exceptions import SelectionError
+from ..source import migration_path
+from .errors import PlanError
+from .model import SourceOp
+from .sourcecode import MigrationFile, parse_migration_file
+
+
+@dataclasses.dataclass
+class Original:
+    """The migration being replaced."""
+
+    key: Key
+    path: Path
+    parsed: MigrationFile
+    atomic: bool
+    #: Migrations (any app) that depend on it: they will depend on the last new one.
+    dependants: list[tuple[Key, Path]]
+    #: Migrations that list it in run_before: they will name the first new one.
+    runs_before: list[tuple[Key, Path]] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class PlanInput:
+    app_label: str
+    operations: list[Any]
+    #: Source of each operation when it comes from a file.
+    sources: list[SourceOp | None]
+    before: ProjectState
+    #: Dependencies of the first generated migration (keys) or their source lines.
+    dependencies: list[tuple[str, str]]
+    dependency_source: str | None
+    #: Number of the first generated migration.
+    number: int
+    description: str
+    original: Original | None = None
+    notes: list[str] = dataclasses.field(default_factory=list)
+    #: Model renames the autodetector was told to assume.
+    renames: list[str] = dataclasses.field(default_factory=list)
+
+
+class PlannerQuestioner(NonInteractiveMigrationQuestioner):
+    """Never invents a value for existing rows; says what to write in the model instead."""
+
+    def __init__(self, app_label: str, assume_renames: bool) -> None:
+        self.messages: list[str] = []
+        self.renames: list[str] = []
+        self.assume_renames = assume_renames
+        super().__init__(
+            specified_apps={app_label}, dry_run=True, verbosity=1, log=self.messages.append
+        )
+
+    def ask_not_null_addition(self, field_name: str, model_name: str) -> Any:
+        raise PlanError(
+            f"{model_name}.{field_name} is a new NOT NULL field without a default, so existing "
+            "rows have no value for it. Give it one in the model: default=<constant> (one "
+            "step, the database keeps the DEFAULT), default=<callable> (added nullable, "
+            "backfilled in batches, then made NOT NULL), db_default=..., or null=True."
+        )
+
+    def ask_auto_now_add_addition(self, field_name: str, model_name: str) -> Any:
+        raise PlanError(
+            f"{model_name}.{field_name} is a new auto_now_add field: existing rows need a value. "
+            "Add db_default=Now() (django.db.models.functions) to the field (one catalog-only "
+            "step), or make it null=True."
+        )
+
+    def ask_not_null_alteration(self, field_name: str, model_name: str) -> Any:
+        self.messages.append(
+            f"{model_name}.{field_name} becomes NOT NULL without a default: rows that are NULL "
+            "make the validation fail; give the field a default to have them filled first."
+        )
+        return NOT_PROVIDED
+
+    def ask_rename(
+        self, model_name: str, old_name: str, new_name: str, field_instance: Any
+    ) -> bool:
+        if self.assume_renames:
+            self.renames.append(
+                f"assumed {model_name}.{old_name} was renamed to {new_name} (same definition); "
+                "pass --no-renames if it is a new field and the old one goes"
+            )
+        return self.assume_renames
+
+    def ask_rename_model(self, old_model_state: Any, new_model_state: Any) -> bool:
+        if self.assume_renames:
+            self.renames.append(
+                f"assumed model {old_model_state.name} was renamed to {new_model_state.name}; "
+                "pass --no-renames if it is a new model and the old one goes"
+            )
+        return self.assume_renames
+
+    def ask_unique_callable_default_addition(self, field_name: str, model_name: str) -> Any:
+        return None  # the backfill computes one value per row
+
+
+def check_app(loader: MigrationLoader, app_label: str) -> None:
+    try:
+        global_apps.get_app_config(app_label)
+    except LookupError:
+        labels = [cfg.label for cfg in global_apps.get_app_configs()]
+        close = difflib.get_close_matches(app_label, labels, n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise PlanError(f"no installed app with label {app_label!r}.{hint}") from None
+    if app_label not in loader.migrated_apps:
+        raise PlanError(
+            f"app {app_label!r} has no migrations folder: run makemigrations {app_label} for "
+            "its first migration (a new table needs no zero-downtime plan)."
+        )
+
+
+def number_of(name: str) -> int | None:
+    match = re.match(r"^(\d+)_", name)
+    return int(match.group(1)) if match else None
+
+
+def next_number(loader: MigrationLoader, app_label: str) -> int:
+    numbers = [number_of(n) or 0 for a, n in loader.disk_migrations if a == app_label]
+    return max(numbers, default=0) + 1
+
+
+def from_models(
+    loader: MigrationLoader, app_label: str, *, assume_renames: bool = True
+) -> PlanInput:
+    """The app's model changes that no migration holds yet."""
+    questioner = PlannerQuestioner(app_label, assume_renames)
+    autodetector = MigrationAutodetector(
+        loader.project_state(), ProjectState.from_apps(global_apps), questioner
+    )
+    changes = autodetector.changes(
+        graph=loader.graph, trim_to_apps={app_label}, convert_apps={app_label}
+    )
+    others = sorted(a for a in changes if a != app_label)
+    if others:
+        raise PlanError(
+            f"the changes of {app_label!r} need migrations of {', '.join(others)} first: run "
+            f"plan_zero_downtime (or makemigrations) for {', '.join(others)}, then for {app_label}."
+        )
+    migrations_ = changes.get(app_label, [])
+    operations: list[Any] = []
+    dependencies: list[tuple[str, str]] = []
+    names = {m.name for m in migrations_}
+    for migration in migrations_:
+        operations.extend(migration.operations)
+        for raw in migration.dependencies:
+            dep = (str(raw[0]), str(raw[1]))
+            if dep[0] == app_label and dep[1] in names:
+                continue
+            if dep not in dependencies:
+                dependencies.append(dep)
+    number = (number_of(migrations_[0].name) if migrations_ else None) or next_number(
+        loader, app_label
+    )
+    return PlanInput(
+        app_label=app_label,
+        operations=operations,
+        sources=[None] * len(operations),
+        before=loader.project_state(),
+        dependencies=dependencies,
+        dependency_source=None,
+        number=number,
+        description=f"model changes of {app_label} not yet in a migration",
+        notes=list(questioner.messages),
+        renames=list(questioner.renames),
+    )
+
+
+def from_migration(
+    loader: MigrationLoader, app_label: str, name: str, *, database: str
+) -> PlanInput:
+    """An existing migration, to be replaced by its safe sequence."""
+    try:
+        key = _find_migration(loader, app_label, name)
+    except SelectionError as exc:
+        raise PlanError(str(exc)) from None
+    migration = loader.graph.nodes[key]
+    if getattr(migration, "replaces", None):
+        raise PlanError(
+            f"{key[0]}.{key[1]} is a squashed migration: plan the change before squashing, or "
+            "write a new migration for it."
+        )
+    notes: list[str] = []
+    _check_not_applied(key, database, notes)
+    path = migration_path(migration)
+    if path is None or path.suffix != ".py":
+        raise PlanError(f"cannot find the source file of {key[0]}.{key[1]}")
+    parsed = parse_migration_file(path)
+    if parsed.operations is None or len(parsed.operations) != len(migration.operations):
+        raise PlanError(
+            f"{path.name}: operations is not a literal list, so its source cannot be carried "
+            "over exactly; write the list out, then plan again."
+        )
+    parents = sorted(p.key for p in loader.graph.node_map[key].parents)
+    if parents:
+        before = loader.project_state(nodes=parents, at_end=True)
+    else:
+        before = ProjectState(real_apps=loader.unmigrated_apps)
+    dependants: list[tuple[Key, Path]] = []
+    runs_before: list[tuple[Key, Path]] = []
+    for other_key, other in loader.graph.nodes.items():
+        if other_key == key:
+            continue
+        other_path = migration_path(other)
+        if other_path is None:
+            continue
+        if key in {tuple(d) for d in other.dependencies}:
+            dependants.append((other_key, other_path))
+        if key in {tuple(r) for r in (other.run_before or [])}:
+            runs_before.append((other_key, other_path))
+    number = number_of(key[1]) or next_number(loader, app_label)
+    return PlanInput(
+        app_label=key[0],
+        operations=list(migration.operations),
+        sources=list(parsed.operations),
+        before=before,
+        dependencies=[(str(d[0]), str(d[1])) for d in migration.dependencies],
+        dependency_source=parsed.dependencies_source,
+        number=number,
+        description=f"{key[0]}.{key[1]}",
+        original=Original(
+            key=key,
+            path=path,
+            parsed=parsed,
+            atomic=bool(migration.atomic),
+            dependants=sorted(dependants),
+            runs_before=sorted(runs_before),
+        ),
+        notes=notes,
+    )
+
+
+def _check_not_applied(key: Key, database: str, notes: list[str]) -> None:
+    try:
+        applied = read_applied(database)
+    except Exception as exc:  # no database, not PostgreSQL, no permission...
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        notes.append(
+            f"could not check whether {key[0]}.{key[1]} is applied on database {database!r} "
+            f"({reason}); replace it only if no database has applied it."
+        )
+        return
+    if key in applied:
+        raise PlanError(
+            f"{key[0]}.{key[1]} is already applied on database {database!r}: an applied "
+            "migration cannot be replaced. Unapply it first "
+            f"(python manage.py migrate {key[0]} <previous>), or plan the next change instead."
+        )

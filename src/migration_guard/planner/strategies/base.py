@@ -1,0 +1,457 @@
+"""What a strategy is, and the pieces several strategies share.
+
+A strategy is a class in its own module under ``planner.strategies``; defining
+it registers it (as rules do). It says which audit rules it answers
+(``rules``), whether it applies to an operation (``matches``) and what chain of
+steps makes that operation safe (``plan``). Steps of a later release are
+rebuilt from the plan record by ``resume``.
+
+A new field on an existing table can need several strategies at once (a NOT
+NULL column whose value is computed, with a unique constraint and a foreign
+key): :func:`plan_add_field` builds the column step with the strategy that owns
+the column and asks every other concerned strategy for its follow-up steps
+(``field_followups``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from django.db import migrations, models
+from django.db.models import NOT_PROVIDED
+
+from ..model import Chain, DjangoOp, OpSpec, SeparateSpec, SourceOp, Step
+
+if TYPE_CHECKING:
+    from ..context import OpContext, PlanContext
+
+_REGISTRY: dict[str, type[Strategy]] = {}
+
+
+class Strategy:
+    """Base class; subclasses with an ``id`` register themselves."""
+
+    id: ClassVar[str] = ""
+    #: Audit rule ids whose findings this strategy fixes.
+    rules: ClassVar[tuple[str, ...]] = ()
+    #: One line for docs and summaries.
+    summary: ClassVar[str] = ""
+    #: Lower runs first when several strategies could match one operation.
+    priority: ClassVar[int] = 100
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.id:
+            return
+        if cls.id in _REGISTRY and _REGISTRY[cls.id] is not cls:
+            raise RuntimeError(f"two strategies share the id {cls.id!r}")
+        _REGISTRY[cls.id] = cls
+
+    def matches(self, ctx: OpContext) -> bool:
+        return False
+
+    def plan(self, ctx: OpContext) -> Chain:
+        raise NotImplementedError
+
+    def field_followups(self, ctx: OpContext, facts: FieldFacts) -> FieldPart | None:
+        """For a new field: inline database operations and later steps this strategy adds."""
+        return None
+
+    def resume(self, data: Mapping[str, Any], plan: PlanContext) -> list[Step]:
+        """Rebuild the steps of a later release from what ``plan`` recorded."""
+        raise NotImplementedError(f"strategy {self.id} records no later steps")
+
+
+def registered() -> dict[str, type[Strategy]]:
+    return dict(_REGISTRY)
+
+
+@dataclasses.dataclass
+class FieldPart:
+    """A strategy's contribution to a new field: inline database ops, later steps."""
+
+    inline: list[OpSpec] = dataclasses.field(default_factory=list)
+    steps: list[Step] = dataclasses.field(default_factory=list)
+    locks: frozenset[str] = frozenset()
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+
+# -- operations carried over unchanged ---------------------------------------------
+
+_DATA_OPS = (migrations.RunPython,)
+_OPAQUE_OPS = (migrations.RunPython, migrations.RunSQL)
+
+
+def passthrough(ctx: OpContext, *, atomic: bool = True) -> Chain:
+    """The operation, unchanged: nothing about it is unsafe (or nothing can be done)."""
+    op = ctx.operation
+    spec: OpSpec = ctx.source if ctx.source is not None else DjangoOp(op)
+    opaque = isinstance(op, _OPAQUE_OPS) or not _is_django_model_op(op)
+    data = isinstance(op, _DATA_OPS)
+    step = Step(
+        strategy="carried-over",
+        slug=_slug_of(op),
+        phase="change",
+        title=_describe(op),
+        why="",
+        operations=[spec],
+        atomic=atomic,
+        data=data,
+        opaque=opaque,
+        models=frozenset(operation_keys(op, ctx.app_label)),
+    )
+    return Chain(strategy="carried-over", steps=[step], index=ctx.index, planned=False)
+
+
+def _is_django_model_op(op: Any) -> bool:
+    return type(op).__module__.startswith("django.") and not isinstance(op, _OPAQUE_OPS)
+
+
+def _describe(op: Any) -> str:
+    try:
+        return str(op.describe())
+    except Exception:  # pragma: no cover - third-party operations
+        return type(op).__name__
+
+
+def _slug_of(op: Any) -> str:
+    try:
+        return str(op.migration_name_fragment or "")
+    except Exception:  # pragma: no cover - third-party operations
+        return ""
+
+
+def operation_keys(op: Any, app_label: str) -> set[str]:
+    """State keys an operation touches: ``app.model`` or ``app.model.field``."""
+    model = getattr(op, "model_name_lower", None)
+    if model is None and hasattr(op, "name_lower") and not hasattr(op, "model_name"):
+        model = op.name_lower
+    if model is None:
+        return set()
+    base = f"{app_label}.{model}"
+    field = getattr(op, "name_lower", None) if hasattr(op, "model_name") else None
+    if isinstance(op, migrations.RenameField):
+        return {f"{base}.{op.old_name_lower}", f"{base}.{op.new_name_lower}"}
+    if isinstance(op, migrations.RenameModel):
+        return {base, f"{app_label}.{op.new_name_lower}"}
+    if field:
+        return {f"{base}.{field}"}
+    return {base}
+
+
+def keys_conflict(a: Iterable[str], b: Iterable[str]) -> bool:
+    """Two key sets touch the same model state (a model key covers its fields)."""
+    a_set, b_set = set(a), set(b)
+    if a_set & b_set:
+        return True
+    for x in a_set:
+        for y in b_set:
+            if x.count(".") != y.count(".") and (x.startswith(y + ".") or y.startswith(x + ".")):
+                return True
+    return False
+
+
+# -- facts about a field -------------------------------------------------------------
+
+#: Functions whose value changes per row: a DEFAULT using one rewrites the table.
+VOLATILE_FUNCTIONS = frozenset(
+    {
+        "gen_random_uuid",
+        "uuid_generate_v1",
+        "uuid_generate_v1mc",
+        "uuid_generate_v4",
+        "uuidv4",
+        "uuidv7",
+        "random",
+        "clock_timestamp",
+        "timeofday",
+        "nextval",
+        "txid_current",
+        "random_normal",
+    }
+)
+_FUNCTION_CALL = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*\(")
+
+
+def is_volatile_sql(sql: str) -> bool:
+    return any(name.lower() in VOLATILE_FUNCTIONS for name in _FUNCTION_CALL.findall(sql))
+
+
+@dataclasses.dataclass
+class FieldFacts:
+    """What the planner needs to know about one field of one model state."""
+
+    app_label: str
+    #: Model name as in the state (lowercase) and class name.
+    model_name: str
+    model_class: str
+    name: str
+    table: str
+    column: str
+    db_type: str
+    null: bool
+    #: The field of the operation (unbound, serializable) and the rendered one.
+    op_field: Any
+    field: Any
+    pk_name: str
+    pk_column: str
+    has_default: bool = False
+    default: Any = None
+    default_callable: bool = False
+    #: SQL of ``db_default`` (Django 5.0+) or None.
+    db_default_sql: str | None = None
+    db_default_volatile: bool = False
+    unique: bool = False
+    #: A plain (non-unique) index on the column: db_index, ForeignKey's default.
+    index: bool = False
+    #: A foreign key constraint (``db_constraint``) and what it references.
+    foreign_key: bool = False
+    #: CHECK expression of the field type (PositiveIntegerField...), or None.
+    check_sql: str | None = None
+    #: varchar/text with an index or unique: Django adds a ``_like`` pattern-ops index.
+    like: bool = False
+    collation: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.table}.{self.column}"
+
+    @property
+    def key(self) -> str:
+        return f"{self.app_label}.{self.model_name}.{self.name.lower()}"
+
+    @property
+    def model_key(self) -> str:
+        return f"{self.app_label}.{self.model_name}"
+
+    @property
+    def constant_default(self) -> bool:
+        return self.has_default and not self.default_callable
+
+    @property
+    def computed(self) -> bool:
+        """Existing rows need a value computed per row (callable or volatile default)."""
+        if self.db_default_sql is not None:
+            return self.db_default_volatile
+        return self.has_default and self.default_callable
+
+
+def field_facts(
+    ctx: OpContext, model_name: str, name: str, op_field: Any, *, after: bool = True
+) -> FieldFacts:
+    state = ctx.after if after else ctx.before
+    model = state.apps.get_model(ctx.app_label, model_name)
+    field = model._meta.get_field(name)
+    conn = ctx.plan.connection
+    editor = ctx.plan.editor()
+    params = field.db_parameters(connection=conn)
+    db_type = params.get("type") or ""
+    pk = model._meta.pk
+    facts = FieldFacts(
+        app_label=ctx.app_label,
+        model_name=model._meta.model_name,
+        model_class=model.__name__,
+        name=field.name,
+        table=model._meta.db_table,
+        column=field.column,
+        db_type=db_type,
+        null=bool(field.null),
+        op_field=op_field,
+        field=field,
+        pk_name=pk.name,
+        pk_column=pk.column,
+        collation=params.get("collation"),
+    )
+    if field.has_default():
+        facts.has_default = True
+        facts.default = field.default
+        facts.default_callable = callable(field.default)
+    if getattr(field, "has_db_default", lambda: False)():
+        sql, sql_params = editor.db_default_sql(field)
+        facts.db_default_sql = sql % tuple(editor.quote_value(p) for p in sql_params)
+        facts.db_default_volatile = is_volatile_sql(facts.db_default_sql)
+    facts.unique = bool(field.unique) and not field.primary_key
+    is_relation = bool(field.is_relation and (field.many_to_one or field.one_to_one))
+    facts.foreign_key = is_relation and bool(getattr(field, "db_constraint", False))
+    facts.index = bool(field.db_index) and not facts.unique
+    facts.check_sql = field.db_check(conn)
+    facts.like = (
+        (facts.unique or facts.index)
+        and (db_type.startswith("varchar") or db_type.startswith("text"))
+        and not facts.collation
+    )
+    return facts
+
+
+def clone_field(field: Any, **changes: Any) -> Any:
+    """A copy of an (unbound) field with some constructor arguments changed.
+
+    ``NOT_PROVIDED`` as a value removes the argument.
+    """
+    _name, _path, args, kwargs = field.deconstruct()
+    for key, value in changes.items():
+        if value is NOT_PROVIDED:
+            kwargs.pop(key, None)
+        else:
+            kwargs[key] = value
+    return field.__class__(*args, **kwargs)
+
+
+def bare_field(facts: FieldFacts, **changes: Any) -> Any:
+    """The field as a bare column: no unique, no index, no foreign key constraint."""
+    strip: dict[str, Any] = {}
+    _name, _path, _args, kwargs = facts.op_field.deconstruct()
+    if facts.unique or "unique" in kwargs:
+        strip["unique"] = NOT_PROVIDED
+    if facts.index or facts.foreign_key:
+        strip["db_index"] = False
+    if facts.foreign_key:
+        strip["db_constraint"] = False
+    strip.update(changes)
+    return clone_field(facts.op_field, **strip)
+
+
+def column_definition(
+    ctx: OpContext, facts: FieldFacts, *, default_sql: str | None, not_null: bool
+) -> str:
+    """``"col" type [COLLATE x] [DEFAULT v] [NOT NULL]`` for a hand-written ADD COLUMN."""
+    q = ctx.plan.quote
+    parts = [q(facts.column), facts.db_type]
+    if facts.collation:
+        parts.append(f"COLLATE {q(facts.collation)}")
+    if default_sql is not None:
+        parts.append(f"DEFAULT {default_sql}")
+    parts.append("NOT NULL" if not_null else "NULL")
+    return " ".join(parts)
+
+
+def constant_default_sql(ctx: OpContext, facts: FieldFacts, value: Any = NOT_PROVIDED) -> str:
+    """The field's constant default as a SQL literal (as Django would send it)."""
+    editor = ctx.plan.editor()
+    field = facts.field
+    if value is not NOT_PROVIDED:
+        field = clone_field(facts.op_field, default=value)
+        field.set_attributes_from_name(facts.name)
+        field.model = facts.field.model
+    prepared = editor.effective_default(field)
+    return str(editor.quote_value(prepared))
+
+
+# -- building a new field's chain ---------------------------------------------------------
+
+#: Strategies that add follow-up steps to a new field, in the order they run.
+FIELD_FOLLOWUPS = (
+    "check-not-valid",
+    "foreign-key-not-valid",
+    "unique-index-first",
+    "concurrent-index",
+)
+
+
+def needs_followups(facts: FieldFacts) -> bool:
+    return bool(facts.check_sql or facts.foreign_key or facts.unique or facts.index)
+
+
+def followups(ctx: OpContext, facts: FieldFacts) -> list[FieldPart]:
+    parts = []
+    for strategy_id in FIELD_FOLLOWUPS:
+        cls = _REGISTRY.get(strategy_id)
+        if cls is None:
+            continue
+        part = cls().field_followups(ctx, facts)
+        if part is not None:
+            parts.append(part)
+    return parts
+
+
+def add_field_chain(
+    ctx: OpContext,
+    strategy: str,
+    facts: FieldFacts,
+    *,
+    column_ops: list[OpSpec],
+    state_field: Any,
+    slug: str,
+    title: str,
+    why: str,
+    later: list[Step] | None = None,
+    plain_when_possible: bool = False,
+    preserve_default: bool = True,
+) -> Chain:
+    """The column step (state: the final field; database: ``column_ops`` plus inline
+    parts of other strategies), then ``later`` steps, then other strategies' steps.
+
+    ``plain_when_possible``: with no follow-ups and a single Django ``AddField`` for the
+    column, write that operation alone (no SeparateDatabaseAndState).
+    """
+    parts = followups(ctx, facts)
+    inline = [op for part in parts for op in part.inline]
+    locks = frozenset({facts.table}).union(*(p.locks for p in parts))
+    state_op = migrations.AddField(
+        model_name=facts.model_name,
+        name=facts.name,
+        field=state_field,
+        preserve_default=preserve_default,
+    )
+    operations: list[OpSpec]
+    if (
+        plain_when_possible
+        and not parts
+        and len(column_ops) == 1
+        and isinstance(column_ops[0], DjangoOp)
+    ):
+        operations = [DjangoOp(state_op)]
+    else:
+        operations = [
+            SeparateSpec(state=(DjangoOp(state_op),), database=tuple(column_ops + inline))
+        ]
+    step = Step(
+        strategy=strategy,
+        slug=slug,
+        phase="expand",
+        title=title,
+        why=why,
+        operations=operations,
+        atomic=True,
+        locks=locks,
+        models=frozenset({facts.key}),
+    )
+    steps = [step, *(later or [])]
+    notes: list[str] = []
+    for part in parts:
+        steps.extend(part.steps)
+        notes.extend(part.notes)
+    return Chain(strategy=strategy, steps=steps, index=ctx.index, notes=notes)
+
+
+def state_models(steps: Iterable[Step]) -> frozenset[str]:
+    out: set[str] = set()
+    for step in steps:
+        out |= step.models
+    return frozenset(out)
+
+
+def source_or_op(ctx: OpContext) -> OpSpec:
+    return ctx.source if ctx.source is not None else DjangoOp(ctx.operation)
+
+
+__all__ = [
+    "NOT_PROVIDED",
+    "Chain",
+    "FieldFacts",
+    "FieldPart",
+    "SourceOp",
+    "Strategy",
+    "add_field_chain",
+    "bare_field",
+    "clone_field",
+    "column_definition",
+    "constant_default_sql",
+    "field_facts",
+    "models",
+    "operation_keys",
+    "passthrough",
+]

@@ -1,0 +1,310 @@
+"""New NOT NULL field whose value is computed per row: add nullable, backfill, enforce.
+
+Answers ``not-null-without-db-default`` when the default is a callable
+(``uuid.uuid4``, ``timezone.now``...) and ``add-column-volatile-default`` (a
+``db_default`` such as ``RandomUUID()`` would rewrite the table).
+
+1. *expand* (atomic): the column, nullable, no default (a volatile database
+   default is set afterwards with ``SET DEFAULT``, which only affects new rows).
+   Django's state gets the final field at once through SeparateDatabaseAndState,
+   so state and models stay equal.
+2. *backfill* (non-atomic): a reversible RunPython filling existing rows in
+   batches keyed on the primary key, one short transaction per batch.
+3. *enforce*: NOT NULL without a long ACCESS EXCLUSIVE (see ``set_not_null``).
+
+When the database has no default for the column, the previous release's
+INSERTs (which do not know it) write NULL until that release is gone, so step 3
+is a step of the *next* release, preceded by a catch-up backfill. With a
+database default, all three steps ship now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.db import migrations
+
+from ..model import Chain, CodeBlock, DjangoOp, RunPythonSpec, Step
+from ..writer import code, render, text
+from .base import (
+    NOT_PROVIDED,
+    FieldFacts,
+    Strategy,
+    add_field_chain,
+    bare_field,
+    column_definition,
+    field_facts,
+)
+from .set_not_null import not_null_steps
+
+ID = "not-null-backfill"
+
+
+def batch_size_block(batch_size: int) -> CodeBlock:
+    return CodeBlock(name="BATCH_SIZE", text=render("batch_size.py.j2", batch_size=batch_size))
+
+
+def backfill_step(
+    plan: Any,
+    *,
+    strategy: str,
+    app_label: str,
+    model_class: str,
+    model_key: str,
+    table: str,
+    column: str,
+    field_name: str,
+    mode: str,
+    why: str,
+    title: str,
+    slug: str,
+    update_sql: str | None = None,
+    value_source: str | None = None,
+    value_imports: frozenset[str] = frozenset(),
+    release: int = 1,
+    function: str | None = None,
+) -> Step:
+    """A non-atomic RunPython step filling a column in primary key batches.
+
+    ``mode``: ``python`` (the field's callable default, per row), ``value`` (one
+    value, ``value_source``) or ``sql`` (``update_sql`` with ``%s`` for the batch's
+    primary keys).
+    """
+    function = function or f"backfill_{model_class.lower()}_{field_name}"
+    body = code(
+        "",
+        "backfill",
+        function=function,
+        docstring=f"Fill {table}.{column} for existing rows.",
+        app_label=app_label,
+        model_class=model_class,
+        field_name=field_name,
+        mode=mode,
+        update_sql=update_sql,
+        value_source=value_source,
+        label=f"{table}.{column}",
+    )
+    return Step(
+        strategy=strategy,
+        slug=slug,
+        phase="backfill",
+        title=title,
+        why=why,
+        operations=[RunPythonSpec(code=function)],
+        atomic=False,
+        data=True,
+        release=release,
+        models=frozenset({model_key}),
+        code=(
+            batch_size_block(plan.batch_size),
+            CodeBlock(
+                name=function,
+                text=body,
+                imports=frozenset(
+                    {"import time", "from django.db import transaction", *value_imports}
+                ),
+            ),
+        ),
+    )
+
+
+def _computed_by(facts: FieldFacts) -> str:
+    if facts.db_default_sql is not None:
+        return f"db_default {facts.db_default_sql}"
+    default = facts.default
+    name = getattr(default, "__qualname__", None) or repr(default)
+    module = getattr(default, "__module__", "")
+    return f"default={module}.{name}" if module else f"default={name}"
+
+
+class NotNullBackfill(Strategy):
+    """New NOT NULL field with a computed value: add nullable, backfill in batches, enforce."""
+
+    id = ID
+    rules = ("not-null-without-db-default", "add-column-volatile-default")
+    summary = "add nullable, backfill in batches, then NOT NULL via CHECK NOT VALID + VALIDATE"
+    priority = 20
+
+    def matches(self, ctx: Any) -> bool:
+        op = ctx.operation
+        if not isinstance(op, migrations.AddField) or not ctx.existing(op.model_name):
+            return False
+        facts = field_facts(ctx, op.model_name, op.name, op.field)
+        if facts.db_default_sql is not None:
+            return facts.db_default_volatile
+        return not facts.null and facts.has_default and facts.default_callable
+
+    def plan(self, ctx: Any) -> Chain:
+        op = ctx.operation
+        plan = ctx.plan
+        facts = field_facts(ctx, op.model_name, op.name, op.field)
+        q = plan.quote
+        volatile_default = facts.db_default_sql if facts.db_default_volatile else None
+        if facts.check_sql:
+            column_ops: list[Any] = [
+                plan.sql(
+                    f"ALTER TABLE {q(facts.table)} ADD COLUMN "
+                    + column_definition(ctx, facts, default_sql=None, not_null=False),
+                    f"ALTER TABLE {q(facts.table)} DROP COLUMN {q(facts.column)}",
+                    locks=(facts.table,),
+                )
+            ]
+        else:
+            nullable = bare_field(facts, null=True, default=NOT_PROVIDED, db_default=NOT_PROVIDED)
+            column_ops = [
+                DjangoOp(
+                    migrations.AddField(
+                        model_name=facts.model_name, name=facts.name, field=nullable
+                    ),
+                    comment="The column alone, nullable: no rewrite, no scan.",
+                )
+            ]
+        if volatile_default:
+            column_ops.append(
+                plan.sql(
+                    f"ALTER TABLE {q(facts.table)} ALTER COLUMN {q(facts.column)} "
+                    f"SET DEFAULT {volatile_default}",
+                    f"ALTER TABLE {q(facts.table)} ALTER COLUMN {q(facts.column)} DROP DEFAULT",
+                    comment="For new rows only: existing rows are filled by the backfill.",
+                    locks=(facts.table,),
+                )
+            )
+        context = dict(
+            table=facts.table,
+            column=facts.column,
+            computed_by=_computed_by(facts),
+            db_default_sql=volatile_default,
+            batch_size=plan.batch_size,
+            catch_up=False,
+            release=1,
+            enforce_later=not facts.null and not volatile_default,
+        )
+        backfill = self._backfill(plan, facts, release=1, catch_up=False)
+        later: list[Step] = [backfill]
+        notes: list[str] = []
+        resume: dict[str, Any] | None = None
+        if not facts.null:
+            if volatile_default:
+                later += not_null_steps(
+                    plan,
+                    strategy=ID,
+                    table=facts.table,
+                    column=facts.column,
+                    key=facts.key,
+                    slug=f"{facts.model_name}_{facts.name}",
+                )
+            else:
+                resume = self._resume_data(facts)
+                later += [
+                    Step(
+                        strategy=ID,
+                        slug=f"{facts.model_name}_{facts.name}_not_null",
+                        phase="enforce",
+                        title=f"Enforce NOT NULL on {facts.label} (after a catch-up backfill)",
+                        why="",
+                        operations=[],
+                        release=2,
+                        resume=resume,
+                        models=frozenset({facts.key}),
+                    )
+                ]
+        chain = add_field_chain(
+            ctx,
+            ID,
+            facts,
+            column_ops=column_ops,
+            state_field=op.field,
+            slug=f"add_{facts.model_name}_{facts.name}",
+            title=f"Add {facts.label} nullable (state: the final NOT NULL field)"
+            if not facts.null
+            else f"Add {facts.label} without a volatile DEFAULT",
+            why=text(ID, "expand", **context),
+            later=later,
+        )
+        chain.notes.extend(notes)
+        return chain
+
+    def _resume_data(self, facts: FieldFacts) -> dict[str, Any]:
+        return {
+            "kind": "enforce",
+            "app_label": facts.app_label,
+            "model": facts.model_class,
+            "model_name": facts.model_name,
+            "field": facts.name,
+            "table": facts.table,
+            "column": facts.column,
+            "mode": "python",
+        }
+
+    def _backfill(self, plan: Any, facts: FieldFacts, *, release: int, catch_up: bool) -> Step:
+        mode = "python"
+        update_sql = None
+        if facts.db_default_volatile:
+            mode = "sql"
+            q = plan.quote
+            update_sql = (  # identifiers quoted by Django's backend
+                f"UPDATE {q(facts.table)} SET {q(facts.column)} = DEFAULT "  # noqa: S608
+                f"WHERE {q(facts.pk_column)} = ANY(%s) AND {q(facts.column)} IS NULL"
+            )
+        return self._backfill_from(
+            plan,
+            app_label=facts.app_label,
+            model_class=facts.model_class,
+            model_key=facts.key,
+            table=facts.table,
+            column=facts.column,
+            field_name=facts.name,
+            mode=mode,
+            update_sql=update_sql,
+            release=release,
+            catch_up=catch_up,
+        )
+
+    def _backfill_from(self, plan: Any, *, catch_up: bool, release: int, **kw: Any) -> Step:
+        why = text(
+            ID,
+            "backfill",
+            table=kw["table"],
+            column=kw["column"],
+            batch_size=plan.batch_size,
+            catch_up=catch_up,
+            release=release,
+        )
+        return backfill_step(
+            plan,
+            strategy=ID,
+            why=why,
+            title=f"Backfill {kw['table']}.{kw['column']} in batches of {plan.batch_size}"
+            + (" (catch-up)" if catch_up else ""),
+            slug=f"backfill_{kw['model_class'].lower()}_{kw['field_name']}",
+            release=release,
+            **kw,
+        )
+
+    def resume(self, data: Mapping[str, Any], plan: Any) -> list[Step]:
+        key = f"{data['app_label']}.{data['model_name']}.{str(data['field']).lower()}"
+        backfill = self._backfill_from(
+            plan,
+            app_label=data["app_label"],
+            model_class=data["model"],
+            model_key=key,
+            table=data["table"],
+            column=data["column"],
+            field_name=data["field"],
+            mode=data.get("mode", "python"),
+            update_sql=data.get("update_sql"),
+            release=2,
+            catch_up=True,
+        )
+        backfill.release = 1
+        steps = [backfill]
+        steps += not_null_steps(
+            plan,
+            strategy=ID,
+            table=data["table"],
+            column=data["column"],
+            key=key,
+            slug=f"{data['model_name']}_{data['field']}",
+        )
+        return steps
