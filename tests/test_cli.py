@@ -95,3 +95,22 @@ def test_render_errors_say_what_to_do(tmp_path):
     bad.write_text(json.dumps([1, 2]))
     result = runner.invoke(main, ["render", "--report", str(bad)])
     assert result.exit_code == 2 and "not a migration-guard JSON report" in result.output
+
+
+def test_pre_commit_hook_runs_the_audit_statically_on_migration_files():
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parent.parent / ".pre-commit-hooks.yaml").read_text()
+    fields = dict(
+        line.strip().lstrip("- ").split(": ", 1)
+        for line in text.splitlines()
+        if ": " in line and not line.lstrip().startswith("#")
+    )
+    assert fields["id"] == "migration-audit"
+    assert fields["entry"] == "python manage.py migration_audit --no-trace"
+    assert fields["language"] == "system"
+    assert fields["pass_filenames"] == "false"
+    files = re.compile(fields["files"])
+    assert files.search("shop/migrations/0002_add_index.py")
+    assert not files.search("shop/models.py")
