@@ -247,7 +247,8 @@ def is_table_work(lock: TableLock) -> bool:
     ):
         return True
     observation = lock.stmt.observation
-    if observation is not None:
+    # Only the statement's own table: a foreign key may scan the table it references.
+    if observation is not None and lock.table in (facts.table, *facts.tables):
         scanned = {table for table, _ in observation.scans}
         return lock.table in observation.rewrites or lock.table in scanned
     return False

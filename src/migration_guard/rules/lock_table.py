@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from .. import sqlfacts
+from ..collect import ORM
 from ..findings import Blocks, Category, Finding, Severity
 from ..trace import locks as lockmodes
 from . import _locks
@@ -78,12 +79,15 @@ class LockTable(Rule):
             if blocked is Blocks.NOTHING:
                 continue
             name = lockmodes.sql_name(mode)
-            until = (
-                "until the migration's transaction commits, after its last operation"
-                if ctx.migration.atomic
-                else "until its transaction ends (outside a transaction block, LOCK TABLE "
-                "fails: with atomic = False it only runs inside RunPython's own transaction)"
-            )
+            if ctx.migration.atomic:
+                until = "until the migration's transaction commits, after its last operation"
+            elif stmt.origin == ORM:
+                until = "until the transaction of the RunPython that runs it ends"
+            else:
+                until = (
+                    "until its transaction ends (with atomic = False there is none, and "
+                    "PostgreSQL rejects it: LOCK TABLE can only be used in transaction blocks)"
+                )
             for table in _locks.existing_tables(facts, ctx.migration):
                 yield ctx.finding(
                     self,

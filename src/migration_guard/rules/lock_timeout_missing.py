@@ -110,16 +110,16 @@ class LockTimeoutMissing(Rule):
         first = locks[0]
         op = migration.operations[first.op_index]
         tables = list(dict.fromkeys(lock.table for lock in locks))
-        more = f" (this migration also locks {', '.join(tables[1:])})" if tables[1:] else ""
+        more = f" This migration also locks {', '.join(tables[1:])}." if tables[1:] else ""
         mode = lockmodes.sql_name(first.mode)
         message = (
             f"operations[{op.index}] {op.kind} asks for {mode} on {first.table} "
-            f"({first.what}; blocks {_locks.blocked_text(first.mode)}){more} and no "
+            f"({first.what}), which blocks {_locks.blocked_text(first.mode)}, and no "
             "lock_timeout is set for migrations. If any transaction holds a lock on "
             f"{first.table} (a long report, a worker idle in a transaction), the request "
             f"waits for it, and every query on {first.table} queues behind the waiting "
             "request: a lock meant to last milliseconds blocks the table for as long as "
-            "the oldest transaction on it."
+            f"the oldest transaction on it.{more}"
         )
         fix = (
             "Set a lock timeout for migrations (MIGRATION_GUARD = {'lock_timeout': '5s'}, "

@@ -144,7 +144,8 @@ class RunPythonWithDdl(Rule):
         message = (
             f"{work} (operations[{op.index}]) runs in the migration's single transaction "
             f"after DDL locked {'; '.join(parts)}. PostgreSQL holds those locks until the "
-            f"transaction commits, so {tables} stay locked for the whole data migration, "
+            f"transaction commits, so {tables} {'stays' if len(per_table) == 1 else 'stay'} "
+            "locked for the whole data migration, "
             "which takes as long as there are rows to process: on a busy table every "
             "blocked query piles up behind it."
         )
