@@ -492,6 +492,24 @@ def test_rate_limit_waits_are_bounded(api, tmp_path):
     assert sleeps == [1.0, 1.0, 1.0]
 
 
+def test_retry_after_as_an_http_date(api, tmp_path):
+    import email.utils
+
+    when = email.utils.formatdate(1_000_000 + 5, usegmt=True)
+    api.script = [(429, {"Retry-After": when}, None)]
+    sleeps = Sleeps()
+    assert post(sample_report(), github_env(api, tmp_path), sleeps=sleeps).action == "created"
+    assert sleeps == [5.0]
+
+
+def test_secondary_rate_limit_403_without_headers_is_waited_out(api, tmp_path):
+    message = "You have exceeded a secondary rate limit. Please wait a few minutes."
+    api.script = [(403, {}, {"message": message})]
+    sleeps = Sleeps()
+    assert post(sample_report(), github_env(api, tmp_path), sleeps=sleeps).action == "created"
+    assert sleeps == [60.0]
+
+
 def test_server_error_then_success(api, tmp_path):
     api.script = [(500, {}, {"message": "boom"})]
     sleeps = Sleeps()

@@ -18,6 +18,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import email.message
+import email.utils
+import http.client
 import json
 import time
 import urllib.error
@@ -202,23 +204,26 @@ class HttpClient:
                 body = exc.read()
             headers_msg = exc.headers if exc.headers is not None else email.message.Message()
             return Response(exc.code, headers_msg, _json(body))
-        except (urllib.error.URLError, OSError) as exc:
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             reason = getattr(exc, "reason", None) or exc
-            raise _NetworkError(str(reason)) from None
+            raise _NetworkError(str(reason) or exc.__class__.__name__) from None
 
     def _rate_limit_wait(self, response: Response) -> float | None:
         """Seconds to wait when ``response`` says we are rate limited, else None."""
         status = response.status
         retry_after = response.header("Retry-After")
         remaining = response.header("x-ratelimit-remaining")
-        limited = status == 429 or (status == 403 and (retry_after is not None or remaining == "0"))
+        # GitHub's secondary rate limits answer 403 and may say so only in the message.
+        says_so = status == 403 and "rate limit" in self._detail(response).lower()
+        limited = status == 429 or (
+            status == 403 and (retry_after is not None or remaining == "0" or says_so)
+        )
         if not limited:
             return None
         if retry_after is not None:
-            try:
-                return max(0.0, float(retry_after))
-            except ValueError:
-                pass
+            seconds = self._retry_after_seconds(retry_after)
+            if seconds is not None:
+                return seconds
         reset = response.header("x-ratelimit-reset")
         if reset is not None:
             try:
@@ -226,6 +231,18 @@ class HttpClient:
             except ValueError:
                 pass
         return 60.0
+
+    def _retry_after_seconds(self, value: str) -> float | None:
+        """``Retry-After`` is a number of seconds or an HTTP date."""
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            pass
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, when.timestamp() - self.now())
 
     def _rate_limit_message(self, response: Response, wait: float) -> str:
         when = time.strftime("%H:%M:%S UTC", time.gmtime(self.now() + wait))
