@@ -49,6 +49,7 @@ from .results import AUDITED, FAILED, SKIPPED, AuditReport, MigrationResult, Pos
 from .rules.base import RuleContext
 from .trace import analyze
 from .trace.observe import Tracer, take_snapshot
+from .trace.seed import Seeder
 
 log = logging.getLogger(__name__)
 
@@ -278,6 +279,7 @@ class _Run:
         self.lock_timeout = lock_timeout
         self.progress = progress
         self.notes: list[str] = []
+        self.seeder = Seeder(info, self.config.seed_rows) if self.config.seed_rows else None
         self.root = repository_root()
         self.rules = [
             r
@@ -328,6 +330,9 @@ class _Run:
                     results.append(self._base_failure(migration, exc))
                 continue
             if snapshot is None or self.change.separately:
+                if self.seeder is not None:  # once per change; per migration when separately
+                    together = [loader.graph.nodes[k] for k in self.change.targets]
+                    self.seeder.seed([migration] if self.change.separately else together, state)
                 snapshot = take_snapshot(self._raw())
             record = new_record(migration, snapshot.tables)
             record.relation_tables = snapshot.relation_tables
@@ -356,6 +361,8 @@ class _Run:
                     tracer.close()
             results.append(self._judge(record))
             record.release_states()
+        if self.seeder is not None:
+            self.notes.extend(self.seeder.notes())
         return results
 
     @staticmethod

@@ -136,6 +136,15 @@ class Command(BaseCommand):
             action="store_true",
             help="Static rules only: apply the migrations without observing locks.",
         )
+        data = parser.add_argument_group("production data")
+        data.add_argument(
+            "--seed-rows",
+            type=int,
+            metavar="N",
+            help="Before tracing, insert N generated rows into each table that existed before "
+            "the change and that it touches (and the tables their NOT NULL foreign keys "
+            "reference), so traced durations are for tables with rows. Default: 0 (off).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         verbosity = int(options["verbosity"])
@@ -151,6 +160,7 @@ class Command(BaseCommand):
                     "fail_on": options["fail_on"],
                     "include_third_party": options["include_third_party"],
                     "trace": False if options["no_trace"] else None,
+                    "seed_rows": options["seed_rows"],
                 }
             )
             selection = Selection(
