@@ -50,6 +50,7 @@ from .rules.base import RuleContext
 from .trace import analyze
 from .trace.observe import Tracer, take_snapshot
 from .trace.seed import Seeder
+from .trace.stats import StatsConnection, attach_sizes, open_stats
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +138,7 @@ def run_audit(request: AuditRequest, progress: Progress = _noop) -> AuditReport:
     for attempt in (1, 2):
         try:
             with contextlib.ExitStack() as stack:
+                stats = stack.enter_context(open_stats(config))
                 server = stack.enter_context(
                     open_server(postgres_options(config), data_source=cache.choose)
                 )
@@ -147,11 +149,12 @@ def run_audit(request: AuditRequest, progress: Progress = _noop) -> AuditReport:
                     info = stack.enter_context(scratch_database(server, keep=request.keep))
                 connection = stack.enter_context(connections_pointed_at(info, request.database))
                 _check_django_supports(connection, server)
-                pg = _pg_facts(config, server.server_version)
+                pg = _pg_facts(config, server.server_version, stats)
                 run = _Run(request, change, connection, info, pg, lock_timeout, progress)
                 results = run.execute(server, cache)
-                notes = list(run.notes) + cache.notes
-                postgres = _postgres_info(config, server)
+                results, size_notes = attach_sizes(results, stats, info)
+                notes = list(run.notes) + cache.notes + size_notes
+                postgres = _postgres_info(config, server, stats)
             break
         except ProviderError:
             if attempt == 1 and cache.entry is not None:
@@ -175,14 +178,20 @@ def run_audit(request: AuditRequest, progress: Progress = _noop) -> AuditReport:
     )
 
 
-def _postgres_info(config: Config, server: Any) -> PostgresInfo:
+def _postgres_info(config: Config, server: Any, stats: StatsConnection | None) -> PostgresInfo:
+    production: int | None
+    origin: str | None
+    if stats is not None and not config.postgres_version:
+        production, origin = stats.major, "stats-url"
+    else:
+        production, origin = config.postgres_version, "setting" if config.postgres_version else None
     return PostgresInfo(
         version=version_text(server.server_version),
         major=major_of(server.server_version),
         source=server.source,
         description=server.description,
-        production_major=config.postgres_version,
-        production_origin="setting" if config.postgres_version else None,
+        production_major=production,
+        production_origin=origin,
     )
 
 
@@ -251,9 +260,11 @@ def _check_django_supports(connection: Any, server: Any) -> None:
         raise
 
 
-def _pg_facts(config: Config, server_version: int) -> PgFacts:
+def _pg_facts(config: Config, server_version: int, stats: StatsConnection | None) -> PgFacts:
     if config.postgres_version:
         return PgFacts(config.postgres_version, origin="setting")
+    if stats is not None:
+        return PgFacts(stats.major, origin="stats-url")
     return PgFacts(major_of(server_version), origin="scratch server")
 
 

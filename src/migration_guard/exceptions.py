@@ -41,3 +41,7 @@ class Interrupted(BaseException):
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
         self.signum = signum
+
+
+class StatsUnavailable(MigrationGuardError):
+    """The --stats-url server could not be reached or read (sizes need it)."""

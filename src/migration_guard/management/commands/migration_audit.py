@@ -145,6 +145,14 @@ class Command(BaseCommand):
             "the change and that it touches (and the tables their NOT NULL foreign keys "
             "reference), so traced durations are for tables with rows. Default: 0 (off).",
         )
+        data.add_argument(
+            "--stats-url",
+            metavar="URL",
+            help="Read-only connection to a production-like server (e.g. a replica): its "
+            "major version is production's, and blocking findings show the table's rows, "
+            "size and an estimate of how long reads or writes would wait. Nothing is "
+            "written there. Also MIGRATION_GUARD_STATS_URL.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         verbosity = int(options["verbosity"])
@@ -161,6 +169,7 @@ class Command(BaseCommand):
                     "include_third_party": options["include_third_party"],
                     "trace": False if options["no_trace"] else None,
                     "seed_rows": options["seed_rows"],
+                    "stats_url": options["stats_url"],
                 }
             )
             selection = Selection(
