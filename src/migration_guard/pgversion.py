@@ -27,6 +27,11 @@ class PgFacts:
         return self.major >= 12
 
     @property
+    def timestamp_tz_change_skips_rewrite_in_utc(self) -> bool:
+        """PG12+: ALTER TYPE timestamp <-> timestamptz needs no rewrite when TimeZone is UTC."""
+        return self.major >= 12
+
+    @property
     def has_not_null_not_valid(self) -> bool:
         """PG18+: ADD CONSTRAINT name NOT NULL col NOT VALID, then VALIDATE CONSTRAINT."""
         return self.major >= 18

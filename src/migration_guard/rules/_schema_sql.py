@@ -1,0 +1,154 @@
+"""Helpers shared by the column, type and compatibility rules (not a rule).
+
+``ExecutedStatement.facts`` describes the first statement of an ``execute()``
+call only, but Django sometimes sends two in one string
+(``SET CONSTRAINTS ... IMMEDIATE; ALTER TABLE ... DROP CONSTRAINT ...``): these
+helpers parse every statement of every call.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from .. import sqlfacts
+from ..sqlfacts import AlterAction, SqlStatement
+
+if TYPE_CHECKING:
+    from ..collect import ExecutedStatement, MigrationRecord, OperationRecord
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(sql: str) -> tuple[SqlStatement, ...]:
+    return tuple(sqlfacts.parse(sql))
+
+
+def parsed(op: OperationRecord) -> Iterator[tuple[ExecutedStatement, SqlStatement]]:
+    """Every SQL statement the operation emitted (Django's DDL, RunSQL, deferred SQL)."""
+    for stmt in op.statements:
+        for facts in _parse(stmt.sql):
+            yield stmt, facts
+
+
+def actions(
+    op: OperationRecord, *kinds: str
+) -> Iterator[tuple[ExecutedStatement, SqlStatement, AlterAction]]:
+    """ALTER TABLE actions of every statement of the operation, optionally only ``kinds``."""
+    for stmt, facts in parsed(op):
+        if facts.kind != sqlfacts.ALTER_TABLE:
+            continue
+        for action in facts.actions:
+            if not kinds or action.kind in kinds:
+                yield stmt, facts, action
+
+
+def migration_statements(
+    record: MigrationRecord,
+) -> Iterator[tuple[OperationRecord, ExecutedStatement, SqlStatement]]:
+    """Every statement of the migration, in the order the operations emitted them."""
+    for op in record.operations:
+        for stmt, facts in parsed(op):
+            yield op, stmt, facts
+
+
+def database_operations(operation: Any) -> list[Any]:
+    """The operations that act on the database (SeparateDatabaseAndState unwrapped)."""
+    from django.db.migrations.operations.special import SeparateDatabaseAndState
+
+    if isinstance(operation, SeparateDatabaseAndState):
+        out: list[Any] = []
+        for inner in operation.database_operations:
+            out.extend(database_operations(inner))
+        return out
+    return [operation]
+
+
+def database_kinds(op: OperationRecord) -> set[str]:
+    """Class names of the operations that act on the database for ``op``."""
+    return {type(o).__name__ for o in database_operations(op.operation)}
+
+
+def ident(name: str) -> str:
+    """A regex matching ``name`` as a SQL identifier, quoted or not."""
+    return rf'(?:"{re.escape(name)}"|\b{re.escape(name)}\b)'
+
+
+_STRINGS = re.compile(r"'(?:[^']|'')*'")
+
+
+def without_strings(text: str) -> str:
+    """``text`` with its single-quoted literals emptied (so names in them do not match)."""
+    return _STRINGS.sub("''", text)
+
+
+def view_named(record: MigrationRecord, name: str) -> bool:
+    """A view called ``name`` is created in the migration (the old name kept for old code)."""
+    pattern = re.compile(
+        r"\bCREATE\s+(?:OR\s+REPLACE\s+)?(?:RECURSIVE\s+)?VIEW\s+"
+        rf"(?:\w+\.)?{ident(name)}",
+        re.IGNORECASE,
+    )
+    return any(pattern.search(facts.text) for _, _, facts in migration_statements(record))
+
+
+def column_type_in_state(state: Any, table: str, column: str) -> str | None:
+    """The database type Django's ``state`` gives ``table.column`` (None when unknown)."""
+    if state is None:
+        return None
+    connection = _postgres_connection()
+    if connection is None:
+        return None
+    try:
+        models = state.apps.get_models()
+    except Exception:
+        return None
+    for model in models:
+        if model._meta.db_table != table:
+            continue
+        for field in model._meta.local_fields:
+            if getattr(field, "column", None) == column:
+                try:
+                    db_type = field.db_type(connection)
+                except Exception:
+                    return None
+                return str(db_type) if db_type else None
+    return None
+
+
+def _postgres_connection() -> Any:
+    from django.db import DEFAULT_DB_ALIAS, connections
+
+    try:
+        default = connections[DEFAULT_DB_ALIAS]
+        if default.vendor == "postgresql":
+            return default
+        for connection in connections.all():
+            if connection.vendor == "postgresql":
+                return connection
+    except Exception:
+        return None
+    return None
+
+
+def made_earlier(
+    record: MigrationRecord, op: OperationRecord, table: str, column: str | None = None
+) -> bool:
+    """The migration created ``table`` (or added ``table.column``) before ``op``.
+
+    The previous release cannot know such a table or column, whatever the change holds.
+    """
+    for earlier in record.operations:
+        if earlier.index >= op.index:
+            break
+        for _, facts in parsed(earlier):
+            if facts.table != table:
+                continue
+            if facts.kind == sqlfacts.CREATE_TABLE:
+                return True
+            if column is not None and facts.kind == sqlfacts.ALTER_TABLE:
+                for action in facts.actions:
+                    if action.kind == sqlfacts.ADD_COLUMN and action.column == column:
+                        return True
+    return False
