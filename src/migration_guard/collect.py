@@ -53,6 +53,9 @@ class Observation:
     scans: tuple[tuple[str, int], ...] = ()
     #: "transaction" (exact, read inside the transaction) or "sampled" (second connection).
     method: str = "transaction"
+    #: Every (relation, mode) held after the statement, including earlier ones of the
+    #: same transaction: a statement runs under all of them.
+    held: tuple[tuple[str, str], ...] = ()
 
 
 @dataclasses.dataclass

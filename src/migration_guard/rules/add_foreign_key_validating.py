@@ -111,6 +111,7 @@ class AddForeignKeyValidating(Rule):
                 table=table,
                 sql=(stmt.sql,),
                 lock="ShareRowExclusiveLock",
+                also=[(referenced, "ShareRowExclusiveLock")] if referenced != "?" else [],
             )
 
 

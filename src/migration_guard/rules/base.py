@@ -111,16 +111,22 @@ class RuleContext:
         lock: str | None = None,
         notes: Iterable[str] = (),
         severity: Severity | None = None,
+        also: Iterable[tuple[str, str]] = (),
     ) -> Finding:
-        """A finding of ``rule`` about ``op`` (None: the migration as a whole)."""
+        """A finding of ``rule`` about ``op`` (None: the migration as a whole).
+
+        ``lock`` is the mode the operation takes on ``table``; ``also`` lists other
+        (relation, mode) pairs it takes (e.g. the table a foreign key references),
+        so the trace attributes those locks to this finding too.
+        """
         ref: OperationRef | None = op.ref if op is not None else None
         if ref is None:
             line = self.migration.source.operations_line or self.migration.source.class_line
             ref = None if line is None else OperationRef(-1, "(whole migration)", line, "")
-        locks: tuple[Lock, ...] = ()
-        if lock and table:
-            mode = lockmodes.normalise(lock)
-            locks = (Lock(table, mode, lockmodes.blocks(mode)),)
+        pairs = ([(table, lock)] if lock and table else []) + list(also)
+        locks = tuple(
+            Lock(rel, lockmodes.normalise(mode), lockmodes.blocks(mode)) for rel, mode in pairs
+        )
         return Finding(
             rule=rule.id,
             severity=severity or rule.severity,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..findings import Blocks, Category, Evidence, Finding, Lock, Severity
 from ..results import ObservedOperation
@@ -35,6 +35,8 @@ class OperationTrace:
     """Everything observed for one operation, on relations that existed before."""
 
     locks: dict[str, set[str]] = dataclasses.field(default_factory=dict)
+    #: Modes held while the operation ran, taken by it or earlier in the transaction.
+    held: dict[str, set[str]] = dataclasses.field(default_factory=dict)
     rewrites: set[str] = dataclasses.field(default_factory=set)
     scans: dict[str, int] = dataclasses.field(default_factory=dict)
     duration_ms: float = 0.0
@@ -44,12 +46,23 @@ class OperationTrace:
     def add_lock(self, relation: str, mode: str) -> None:
         self.locks.setdefault(relation, set()).add(mode)
 
-    def strongest(self, relation: str | None = None) -> str | None:
+    def strongest(self, relation: str | None = None, *, held: bool = False) -> str | None:
+        """The strongest mode taken (or, with ``held``, also held) on ``relation``."""
         modes: set[str] = set()
-        for rel, rel_modes in self.locks.items():
-            if relation is None or rel == relation:
-                modes |= rel_modes
+        for source in (self.locks, self.held) if held else (self.locks,):
+            for rel, rel_modes in source.items():
+                if relation is None or rel == relation:
+                    modes |= rel_modes
         return lockmodes.strongest(modes)
+
+    def lock_for(self, relation: str) -> Lock | None:
+        """The strongest lock ``relation`` was under while the statements ran.
+
+        That includes locks taken earlier in the same transaction: they are what
+        blocks other sessions meanwhile.
+        """
+        mode = self.strongest(relation, held=True)
+        return Lock(relation, mode, lockmodes.blocks(mode)) if mode else None
 
     def lock_values(self, relation: str | None = None) -> tuple[Lock, ...]:
         """The strongest mode per relation, blocking ones first (all relations: None)."""
@@ -113,16 +126,21 @@ def observed_operations(record: MigrationRecord) -> tuple[ObservedOperation, ...
     return tuple(out)
 
 
-def trace_of(op: OperationRecord) -> OperationTrace:
-    out = OperationTrace(duration_ms=op.duration_ms)
-    observations = [s.observation for s in op.statements if s.observation is not None]
-    if op.observation is not None:
+def trace_of(op: OperationRecord, statements: list[Any] | None = None) -> OperationTrace:
+    """What was observed for the operation, or for some of its statements only."""
+    chosen = op.statements if statements is None else statements
+    duration = op.duration_ms if statements is None else sum(s.duration_ms for s in statements)
+    out = OperationTrace(duration_ms=duration)
+    observations = [s.observation for s in chosen if s.observation is not None]
+    if op.observation is not None and statements is None:
         observations.append(op.observation)
     for obs in observations:
         out.observed = True
         out.sampled = out.sampled or obs.method == "sampled"
         for relation, mode in obs.locks:
             out.add_lock(relation, mode)
+        for relation, mode in obs.held:
+            out.held.setdefault(relation, set()).add(mode)
         out.rewrites.update(obs.rewrites)
         for relation, count in obs.scans:
             out.scans[relation] = out.scans.get(relation, 0) + count
@@ -132,7 +150,7 @@ def trace_of(op: OperationRecord) -> OperationTrace:
 def _confirms(finding: Finding, trace: OperationTrace, prediction: object) -> tuple[bool, str]:
     table = finding.table
     lock = getattr(prediction, "lock", None)
-    seen = trace.strongest(table)
+    seen = trace.strongest(table, held=True)
     problems = []
     if lock and (seen is None or lockmodes.strength(seen) < lockmodes.strength(lock)):
         problems.append(
@@ -158,27 +176,49 @@ def _blocking_relations(trace: OperationTrace, record: MigrationRecord) -> list[
     return out
 
 
+def _statements_of(finding: Finding, op: OperationRecord) -> list[Any] | None:
+    """The observed statements the finding is about (None: the whole operation)."""
+    if not finding.sql:
+        return None
+    wanted = {text.strip().rstrip(";") for text in finding.sql}
+    chosen = [s for s in op.statements if s.observation is not None and s.sql.rstrip(";") in wanted]
+    return chosen or None
+
+
+def _relations_of(finding: Finding) -> list[str]:
+    """The table of the finding, then every other relation its predicted locks name."""
+    out = [finding.table] if finding.table else []
+    out += [lock.relation for lock in finding.locks if lock.relation not in out]
+    return out
+
+
 def merge(record: MigrationRecord, findings: list[Finding], ctx: RuleContext) -> list[Finding]:
     rules = registry()
+    ops = {op.index: op for op in record.operations}
     traces = {op.index: trace_of(op) for op in record.operations}
     out: list[Finding] = []
     explained: dict[int, set[str]] = {}
     for finding in findings:
         index = finding.operation.index if finding.operation else -1
-        op_trace = traces.get(index)
         rule = rules.get(finding.rule)
         prediction = getattr(rule, "predicts", None)
-        if op_trace is None or prediction is None or not op_trace.observed:
+        if index not in ops or prediction is None or not traces[index].observed:
             out.append(finding)
             continue
-        if finding.table:
-            explained.setdefault(index, set()).add(finding.table)
-        ok, why = _confirms(finding, op_trace, prediction)
+        relations = _relations_of(finding)
+        explained.setdefault(index, set()).update(relations)
+        trace = trace_of(ops[index], _statements_of(finding, ops[index]))
+        if not trace.observed:
+            trace = traces[index]
+        ok, why = _confirms(finding, trace, prediction)
+        observed_locks = tuple(
+            lock for lock in (trace.lock_for(rel) for rel in relations) if lock is not None
+        )
         evidence = dict(
-            locks=op_trace.lock_values(finding.table) or finding.locks,
-            rewrites=op_trace.rewrites_of(finding.table, record.relation_tables),
-            scans=op_trace.scans_of(finding.table),
-            duration_ms=round(op_trace.duration_ms, 2),
+            locks=observed_locks or finding.locks,
+            rewrites=trace.rewrites_of(finding.table, record.relation_tables),
+            scans=trace.scans_of(finding.table),
+            duration_ms=round(trace.duration_ms, 2),
         )
         if ok:
             out.append(finding.replace(evidence=Evidence.OBSERVED, **evidence))

@@ -252,6 +252,7 @@ class Tracer(StatementHooks):
             locks=tuple((rels[oid].name, mode) for oid, mode in new),
             rewrites=tuple(sorted(rewrites)),
             scans=tuple(sorted(scans)),
+            held=tuple(sorted((rels[oid].name, mode) for oid, mode in self._held)),
         )
 
     # -- outside a transaction: a second connection watches -------------------------
@@ -328,7 +329,5 @@ class Tracer(StatementHooks):
             if holding.is_set():
                 with contextlib.suppress(psycopg.Error):
                     sampler.execute("COMMIT")
-            stmt.observation = Observation(
-                locks=tuple(sorted((rels[oid].name, mode) for oid, mode in seen)),
-                method="sampled",
-            )
+            locks = tuple(sorted((rels[oid].name, mode) for oid, mode in seen))
+            stmt.observation = Observation(locks=locks, method="sampled", held=locks)

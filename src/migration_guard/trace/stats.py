@@ -36,6 +36,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import psycopg
+from psycopg import conninfo as pg_conninfo
 from psycopg import sql
 
 from .. import sqlfacts
@@ -131,10 +132,15 @@ class StatsConnection:
     """A read-only connection to a production-like server; nothing it runs can write."""
 
     def __init__(self, url: str) -> None:
+        #: For messages only (the URL itself goes to libpq as given, its defaults intact).
         self.info = ConnectionInfo.from_url(url)
-        self._conn = self._connect()
+        self._conn = self._connect(url)
         self.server_version = int(self._conn.info.server_version)
         self._cache: dict[str, ProductionTable | None] = {}
+        #: Tables whose size could not be read (timeout, permission...), with the error.
+        self.errors: dict[str, str] = {}
+        #: Names found on the server that are not tables (indexes, sequences...).
+        self.not_tables: set[str] = set()
 
     @property
     def major(self) -> int:
@@ -142,16 +148,19 @@ class StatsConnection:
 
     @property
     def description(self) -> str:
-        return f"PostgreSQL {version_text(self.server_version)} at {self.info.redacted()}"
+        """Version and where, without any secret."""
+        i = self._conn.info
+        where = i.host if i.host.startswith("/") else f"{i.host}:{i.port}"
+        return f"PostgreSQL {version_text(self.server_version)} at {i.user}@{where}/{i.dbname}"
 
-    def _connect(self) -> psycopg.Connection[Any]:
-        params = self.info.kwargs()
+    def _connect(self, url: str) -> psycopg.Connection[Any]:
+        params: dict[str, Any] = pg_conninfo.conninfo_to_dict(url)
         settings = " ".join(f"-c {k}={v}" for k, v in SESSION_SETTINGS.items())
         params["options"] = f"{params.get('options', '')} {settings}".strip()
         params.setdefault("connect_timeout", 10)
         params.setdefault("application_name", APPLICATION_NAME)
         try:
-            return psycopg.connect(**params, autocommit=False)
+            return psycopg.connect(pg_conninfo.make_conninfo(**params), autocommit=False)
         except psycopg.Error as exc:
             raise StatsUnavailable(
                 f"cannot connect to the --stats-url server {self.info.redacted()}: "
@@ -187,15 +196,14 @@ class StatsConnection:
         try:
             query = SIZE_QUERY if self.major >= 12 else SIZE_QUERY_11
             rows = self.query(query, (name,))
-        except psycopg.Error as exc:
-            raise StatsUnavailable(
-                f"reading the size of {name} on the --stats-url server "
-                f"{self.info.redacted()} failed: {redact(str(exc).strip())}"
-            ) from None
+        except psycopg.Error as exc:  # a timeout on a busy server, a permission...
+            self.errors[name] = redact(str(exc).strip().splitlines()[0])
+            return None
         if not rows:
             return None
         relname, relkind, tuples, total, heap = rows[0]
         if relkind not in ("r", "p", "m"):
+            self.not_tables.add(name)
             return None
         return ProductionTable(relname, int(tuples or 0), int(total or 0), int(heap or 0))
 
@@ -380,7 +388,7 @@ class SizeAnnotator:
         for name in names:
             table = self.stats.table(name)
             if table is None:
-                if not self._is_index(name):
+                if name not in self.stats.errors and name not in self.stats.not_tables:
                     self.missing.setdefault(name, None)
             else:
                 found[name] = table
@@ -416,13 +424,6 @@ class SizeAnnotator:
         )
         return finding.replace(sizes=sizes, notes=(*finding.notes, note))
 
-    def _is_index(self, name: str) -> bool:
-        rows = self.stats.query(
-            "SELECT c.relkind FROM pg_class c WHERE c.oid = to_regclass(quote_ident(%s))",
-            (name,),
-        )
-        return bool(rows) and rows[0][0] not in ("r", "p", "m")
-
     def notes(self) -> list[str]:
         out = [f"table sizes from --stats-url ({self.stats.description})"]
         if self.rates is not None:
@@ -432,6 +433,8 @@ class SizeAnnotator:
                 f"with a {_mb(r.sample_bytes)} table: scan {_mb(r.scan)}/s, index build "
                 f"{_mb(r.index)}/s, rewrite {_mb(r.rewrite)}/s"
             )
+        for name, error in self.stats.errors.items():
+            out.append(f"could not read the size of {name} on the --stats-url server: {error}")
         if self.missing:
             out.append(
                 "not found on the --stats-url server (search_path), no size shown: "
