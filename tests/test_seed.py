@@ -257,3 +257,39 @@ def test_the_command_accepts_seed_rows():
     parser = Command().create_parser("manage.py", "migration_audit")
     options = parser.parse_args(["--seed-rows", "100000"])
     assert options.seed_rows == 100000
+
+
+def test_migrations_judged_each_on_its_own_seed_each_table_once(make_app):
+    """Every migration of an app (each its own change): a table is seeded before the
+    first migration that touches it once it exists, and never again."""
+    from django.test.utils import override_settings
+
+    from migration_guard.conf import build_config
+    from migration_guard.discovery import Selection
+    from migration_guard.engine import AuditRequest, run_audit
+
+    app = make_app(
+        [ORDER],
+        [QTY_TO_BIGINT, expect_rows("{label}_order", 30)],
+        [CUSTOMER],
+        [
+            "migrations.AddIndex('customer', models.Index(fields=['joined'], name='cj_idx'))",
+            expect_rows("{label}_customer", 30),
+            expect_rows("{label}_order", 30),  # not seeded a second time
+        ],
+    )
+    _write(app, 2, "{label}", app.label)
+    _write(app, 4, "{label}", app.label)
+    values = {"postgres": "url", "database_url": app.factory.url, "seed_rows": 30}
+    with override_settings(
+        INSTALLED_APPS=["django.contrib.contenttypes", "migration_guard", app.label],
+        MIGRATION_GUARD={},
+    ):
+        config = build_config(values, django_settings={}, use_pyproject=False)
+        request = AuditRequest(selection=Selection(app_label=app.label), config=config)
+        report = run_audit(request)
+    assert [m.status for m in report.migrations] == ["audited"] * 4, [
+        m.error for m in report.migrations
+    ]
+    [note] = seed_notes(report)
+    assert f"30 into {app.label}_order, 30 into {app.label}_customer" in note
