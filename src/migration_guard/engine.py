@@ -222,8 +222,9 @@ class _CacheUse:
         if self.entry is not None:
             self.notes.append(
                 f"base state ({self.entry.migrations} migrations before the change) restored "
-                f"from the cache in {self.cache.directory}"
+                "from the cache"
             )
+            log.debug("base state restored from %s", self.entry.path)
             return self.entry.data
         return None
 

@@ -14,7 +14,13 @@ from typing import Any
 
 from ..exceptions import ConfigurationError
 from ..findings import Blocks, Category, Evidence, Finding, Lock, OperationRef, Severity, TableSize
-from ..results import SCHEMA_VERSION, AuditReport, MigrationResult, PostgresInfo
+from ..results import (
+    SCHEMA_VERSION,
+    AuditReport,
+    MigrationResult,
+    ObservedOperation,
+    PostgresInfo,
+)
 
 
 class ReportFormatError(ConfigurationError):
@@ -91,6 +97,25 @@ def _migration(data: dict[str, Any]) -> MigrationResult:
         error=data.get("error"),
         duration_ms=data.get("duration_ms"),
         operations=int(data.get("operations") or 0),
+        trace=tuple(_observed(t) for t in data.get("trace") or ()),
+    )
+
+
+def _lock(data: dict[str, Any]) -> Lock:
+    return Lock(relation=data["relation"], mode=data["mode"], blocks=Blocks(data["blocks"]))
+
+
+def _observed(data: dict[str, Any]) -> ObservedOperation:
+    return ObservedOperation(
+        index=int(data["index"]),
+        kind=data.get("kind", ""),
+        description=data.get("description", ""),
+        line=data.get("line"),
+        duration_ms=float(data.get("duration_ms") or 0.0),
+        locks=tuple(_lock(lk) for lk in data.get("locks") or ()),
+        rewrites=tuple(data.get("rewrites") or ()),
+        scans=tuple(data.get("scans") or ()),
+        method=data.get("method", "transaction"),
     )
 
 
@@ -113,10 +138,7 @@ def _finding(data: dict[str, Any], app_label: str, migration: str) -> Finding:
             kind=op.get("kind", ""),
         ),
         evidence=Evidence(data.get("evidence", "predicted")),
-        locks=tuple(
-            Lock(relation=lk["relation"], mode=lk["mode"], blocks=Blocks(lk["blocks"]))
-            for lk in data.get("locks") or ()
-        ),
+        locks=tuple(_lock(lk) for lk in data.get("locks") or ()),
         rewrites=tuple(data.get("rewrites") or ()),
         scans=tuple(data.get("scans") or ()),
         sql=tuple(data.get("sql") or ()),
