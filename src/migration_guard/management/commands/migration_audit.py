@@ -136,6 +136,12 @@ class Command(BaseCommand):
             action="store_true",
             help="Static rules only: apply the migrations without observing locks.",
         )
+        pg.add_argument(
+            "--no-cache",
+            action="store_true",
+            help="Rebuild the base state (every migration before the change) instead of "
+            "reusing or saving the cached one (local and embedded servers cache it).",
+        )
         data = parser.add_argument_group("production data")
         data.add_argument(
             "--seed-rows",
@@ -168,6 +174,7 @@ class Command(BaseCommand):
                     "fail_on": options["fail_on"],
                     "include_third_party": options["include_third_party"],
                     "trace": False if options["no_trace"] else None,
+                    "cache": False if options["no_cache"] else None,
                     "seed_rows": options["seed_rows"],
                     "stats_url": options["stats_url"],
                 }
