@@ -82,7 +82,8 @@ class _Proofs:
         # name mentions the column (blog_post_summary_not_null); the trace still reports a
         # scan if PostgreSQL did one.
         return any(
-            t == table and column.lower() in name.lower() for t, name in self.validated_elsewhere
+            t == table and f"_{column.lower()}_" in f"_{name.lower()}_"
+            for t, name in self.validated_elsewhere
         )
 
 
@@ -104,7 +105,7 @@ class SetNotNull(Rule):
     CONSTRAINT``: PostgreSQL then takes the constraint as proof and skips the
     scan. A ``VALIDATE CONSTRAINT`` of a constraint added by an earlier
     migration counts when the constraint's name contains the column's name
-    (``blog_post_summary_not_null``).
+    between underscores (``blog_post_summary_not_null`` for ``summary``).
 
     **Lock.** ACCESS EXCLUSIVE on the table, which blocks reads and writes,
     while PostgreSQL reads every row to prove that no NULL is left: for a time
