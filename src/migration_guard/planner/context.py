@@ -56,6 +56,8 @@ class PlanContext:
     #: Write ``db_default`` (Django 5.0+) rather than SeparateDatabaseAndState + RunSQL.
     use_db_default: bool = True
     lock_timeout: str = "5s"
+    #: Renames change the database names too (expand/contract) instead of keeping them.
+    full_rename: bool = False
     #: Manage command people run (for the next-step command in headers).
     manage: str = "python manage.py"
 
@@ -69,7 +71,9 @@ class PlanContext:
 
     def editor(self) -> Any:
         """A schema editor that only collects SQL (no transaction, no connection)."""
-        return self.connection.schema_editor(collect_sql=True, atomic=False)
+        editor = self.connection.schema_editor(collect_sql=True, atomic=False)
+        editor.deferred_sql = []  # set by __enter__, which would open a transaction
+        return editor
 
     def identifier(self, *parts: str, suffix: str = "") -> str:
         """``part1_part2_suffix``, shortened with a hash to fit 63 characters."""
@@ -83,8 +87,8 @@ class PlanContext:
 
     def sql(
         self,
-        sql: str | None,
-        reverse: str | None = None,
+        sql: str | tuple[str, ...] | None,
+        reverse: str | tuple[str, ...] | None = None,
         *,
         comment: str = "",
         locks: tuple[str, ...] = (),
@@ -127,3 +131,21 @@ class OpContext:
     def existing(self, model_name: str) -> bool:
         """The model's table existed before the change (it has rows and readers)."""
         return self.plan.is_existing(self.app_label, model_name)
+
+    def spec(self) -> Any:
+        """The operation as it will be written: Django's writer for Django's model
+        operations (the same text makemigrations writes, comments kept), the exact
+        source for RunPython, RunSQL and other operations (their code must not change).
+        """
+        from django.db import migrations
+
+        from .model import DjangoOp
+
+        op = self.operation
+        source = self.source
+        exact = isinstance(op, (migrations.RunPython, migrations.RunSQL)) or not (
+            type(op).__module__.startswith("django.")
+        )
+        if source is not None and exact:
+            return source
+        return DjangoOp(op, comment=source.comment if source is not None else "")

@@ -34,8 +34,9 @@ class DjangoOp:
 class RunSQLSpec:
     """``migrations.RunSQL``; ``reverse=None`` renders ``migrations.RunSQL.noop``."""
 
-    sql: str | None
-    reverse: str | None = None
+    #: One statement, several (one RunSQL, executed in order), or None for noop.
+    sql: str | tuple[str, ...] | None
+    reverse: str | tuple[str, ...] | None = None
     comment: str = ""
     #: Tables it takes a lock that blocks traffic on (ACCESS EXCLUSIVE, SHARE...).
     locks: frozenset[str] = frozenset()

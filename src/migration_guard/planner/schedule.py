@@ -7,8 +7,8 @@ Rules, in the order they matter:
 * atomic and non-atomic steps never share a migration, and a RunPython data
   step never shares one with DDL;
 * a step that scans a table (VALIDATE) never joins a transaction that already
-  holds a lock on that table that blocks traffic (the lock would be held for the
-  whole scan);
+  holds a lock blocking traffic on any table (that lock would last for the whole
+  scan);
 * a chain starts after every earlier chain that touches the same model state,
   and after any operation the planner cannot see into (RunSQL, RunPython,
   custom operations), which also keep their place relative to everything else;
@@ -42,7 +42,9 @@ class Slot:
             return False
         if self.opaque or step.opaque:
             return False
-        return not (step.scans & self.locks)
+        # In a transaction, a lock held on any table would last for the whole scan
+        # (without one, every statement commits and releases its locks).
+        return not (self.atomic and step.scans and self.locks)
 
     def add(self, step: Step) -> None:
         self.steps.append(step)
@@ -101,4 +103,4 @@ def _place(slots: list[Slot], step: Step, start: int) -> int:
 
 
 def _accepts_opaque(slot: Slot, step: Step) -> bool:
-    return slot.atomic == step.atomic and slot.data == step.data and not (step.scans & slot.locks)
+    return slot.atomic == step.atomic and slot.data == step.data and not (step.scans and slot.locks)

@@ -69,6 +69,8 @@ class PlanRequest:
     #: None: ``db_default`` when Django is 5.0+.
     use_db_default: bool | None = None
     assume_renames: bool = True
+    #: Rename tables and columns too (expand/contract) rather than keeping the old names.
+    full_rename: bool = False
     database: str = DEFAULT_DB_ALIAS
     manage: str = "python manage.py"
 
@@ -198,6 +200,7 @@ def build_plan(request: PlanRequest) -> PlanOutcome:
         existing_models=frozenset(f"{a}.{m}" for a, m in before.models),
         use_db_default=use_db_default,
         lock_timeout=config.lock_timeout or DEFAULT_LOCK_TIMEOUT,
+        full_rename=request.full_rename,
         manage=request.manage,
     )
     outcome = PlanOutcome(request=request, description="", pg=pg, record=rec_path)
@@ -237,7 +240,9 @@ def _chains(inp: PlanInput, plan_ctx: PlanContext) -> list[Chain]:
         )
         chain = strategies.plan_operation(ctx)
         if not chain.planned:
+            notes = chain.notes
             chain = passthrough(ctx, atomic=atomic)
+            chain.notes = notes
         chains.append(chain)
         state = after
     return chains

@@ -51,7 +51,7 @@ def environment() -> jinja2.Environment:
     return env
 
 
-def render(template: str, **context: Any) -> str:
+def render(template: str, /, **context: Any) -> str:
     return environment().get_template(template).render(**context)
 
 
@@ -62,16 +62,16 @@ def strategy_template(strategy_id: str, name: str) -> str:
     return f"{strategy_id.replace('-', '_')}/{name}"
 
 
-def text(strategy_id: str, name: str, **context: Any) -> str:
+def text(strategy_id: str, template: str, /, **context: Any) -> str:
     """A strategy's text template (header paragraphs), as one normalised paragraph."""
-    raw = render(strategy_template(strategy_id, f"{name}.txt.j2"), **context)
+    raw = render(strategy_template(strategy_id, f"{template}.txt.j2"), **context)
     paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", raw.strip())]
     return "\n\n".join(p for p in paragraphs if p)
 
 
-def code(strategy_id: str, name: str, **context: Any) -> str:
+def code(strategy_id: str, template: str, /, **context: Any) -> str:
     """A strategy's code template (functions, constants), stripped of outer blank lines."""
-    return render(strategy_template(strategy_id, f"{name}.py.j2"), **context).strip("\n") + "\n"
+    return render(strategy_template(strategy_id, f"{template}.py.j2"), **context).strip("\n") + "\n"
 
 
 def py_literal(value: Any) -> str:
@@ -107,8 +107,14 @@ def _string(value: str) -> str:
     return repr(value)
 
 
-def _sql_arg(value: str | None) -> str:
-    return "migrations.RunSQL.noop" if value is None else _string(value)
+def _sql_arg(value: str | tuple[str, ...] | None, level: int) -> str:
+    if value is None:
+        return "migrations.RunSQL.noop"
+    if isinstance(value, str):
+        return _string(value)
+    inner = INDENT * (level + 2)
+    items = "".join(f"{inner}{_string(v)},\n" for v in value)
+    return f"[\n{items}{INDENT * (level + 1)}]"
 
 
 def _comment_lines(comment: str, level: int) -> list[str]:
@@ -131,8 +137,8 @@ def render_spec(spec: OpSpec, level: int) -> tuple[list[str], set[str]]:
     elif isinstance(spec, RunSQLSpec):
         lines += [
             f"{pad}migrations.RunSQL(",
-            f"{inner}sql={_sql_arg(spec.sql)},",
-            f"{inner}reverse_sql={_sql_arg(spec.reverse)},",
+            f"{inner}sql={_sql_arg(spec.sql, level)},",
+            f"{inner}reverse_sql={_sql_arg(spec.reverse, level)},",
             f"{pad}),",
         ]
     elif isinstance(spec, RunPythonSpec):

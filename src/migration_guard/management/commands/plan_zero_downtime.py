@@ -79,6 +79,13 @@ class Command(BaseCommand):
             "Django 5.0+, never db_default.",
         )
         plan.add_argument(
+            "--full-rename",
+            action="store_true",
+            help="Rename the table or column in the database too, in two releases (a view "
+            "under the old table name; a column copied and kept in sync), instead of keeping "
+            "the old name through db_table / db_column.",
+        )
+        plan.add_argument(
             "--no-renames",
             action="store_true",
             help="Never assume a field or model was renamed (the autodetector asks otherwise).",
@@ -131,6 +138,7 @@ class Command(BaseCommand):
                 verify=not options["no_verify"],
                 use_db_default=False if options["no_db_default"] else None,
                 assume_renames=not options["no_renames"],
+                full_rename=options["full_rename"],
                 database=options["database"],
                 manage=_manage_invocation(),
             )

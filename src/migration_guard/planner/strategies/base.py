@@ -88,7 +88,7 @@ _OPAQUE_OPS = (migrations.RunPython, migrations.RunSQL)
 def passthrough(ctx: OpContext, *, atomic: bool = True) -> Chain:
     """The operation, unchanged: nothing about it is unsafe (or nothing can be done)."""
     op = ctx.operation
-    spec: OpSpec = ctx.source if ctx.source is not None else DjangoOp(op)
+    spec: OpSpec = ctx.spec()
     opaque = isinstance(op, _OPAQUE_OPS) or not _is_django_model_op(op)
     data = isinstance(op, _DATA_OPS)
     step = Step(
@@ -328,6 +328,35 @@ def column_definition(
     return " ".join(parts)
 
 
+def plain_column_ops(ctx: OpContext, facts: FieldFacts, *, comment: str = "") -> list[OpSpec]:
+    """The new column alone (nullable, as the field says), without what follows it.
+
+    Django's AddField with a bare copy of the field (no unique, index or foreign key
+    constraint); a hand-written ADD COLUMN when the field type brings a CHECK.
+    """
+    from ..model import RunSQLSpec
+
+    if facts.check_sql:
+        q = ctx.plan.quote
+        return [
+            RunSQLSpec(
+                sql=f"ALTER TABLE {q(facts.table)} ADD COLUMN "
+                + column_definition(ctx, facts, default_sql=None, not_null=not facts.null),
+                reverse=f"ALTER TABLE {q(facts.table)} DROP COLUMN {q(facts.column)}",
+                comment=comment,
+                locks=frozenset({facts.table}),
+            )
+        ]
+    return [
+        DjangoOp(
+            migrations.AddField(
+                model_name=facts.model_name, name=facts.name, field=bare_field(facts)
+            ),
+            comment=comment,
+        )
+    ]
+
+
 def constant_default_sql(ctx: OpContext, facts: FieldFacts, value: Any = NOT_PROVIDED) -> str:
     """The field's constant default as a SQL literal (as Django would send it)."""
     editor = ctx.plan.editor()
@@ -353,6 +382,67 @@ FIELD_FOLLOWUPS = (
 
 def needs_followups(facts: FieldFacts) -> bool:
     return bool(facts.check_sql or facts.foreign_key or facts.unique or facts.index)
+
+
+def implicit_empty_default(field: Any) -> bool:
+    """A blank CharField/TextField without default: Django fills existing rows with ''."""
+    return (
+        not field.null
+        and not field.has_default()
+        and bool(field.blank)
+        and bool(field.empty_strings_allowed)
+    )
+
+
+def new_field_strategy(ctx: OpContext) -> str | None:
+    """Which strategy owns an ``AddField`` on an existing table (None: it is safe as is).
+
+    The decision table: a volatile database default, or a NOT NULL field whose
+    default is a callable -> ``not-null-backfill``; a NOT NULL field with a
+    constant default (or the empty string Django gives blank text fields) ->
+    ``not-null-default``; otherwise the first of the field's foreign key, CHECK,
+    unique and index, whose strategy adds the column alone. Every other concern
+    of the field joins as a follow-up (:func:`add_field_chain`).
+    """
+    op = ctx.operation
+    if not isinstance(op, migrations.AddField) or not ctx.existing(op.model_name):
+        return None
+    if op.field.many_to_many:
+        return None
+    facts = field_facts(ctx, op.model_name, op.name, op.field)
+    if facts.db_default_sql is not None and facts.db_default_volatile:
+        return "not-null-backfill"
+    if not facts.null and facts.db_default_sql is None:
+        if op.field.has_default():
+            return "not-null-backfill" if callable(op.field.default) else "not-null-default"
+        if implicit_empty_default(op.field):
+            return "not-null-default"
+        return None  # no value for existing rows: Django fails the same way
+    if facts.foreign_key:
+        return "foreign-key-not-valid"
+    if facts.check_sql:
+        return "check-not-valid"
+    if facts.unique:
+        return "unique-index-first"
+    if facts.index:
+        return "concurrent-index"
+    return None
+
+
+def plain_new_field(ctx: OpContext, strategy: str, what: str, why: str) -> Chain:
+    """A nullable new field: the column alone, then the follow-ups of its concerns."""
+    op = ctx.operation
+    facts = field_facts(ctx, op.model_name, op.name, op.field)
+    return add_field_chain(
+        ctx,
+        strategy,
+        facts,
+        column_ops=plain_column_ops(ctx, facts, comment=f"The column alone: {what} follow."),
+        state_field=op.field,
+        slug=f"add_{facts.model_name}_{facts.name}",
+        title=f"Add {facts.label} alone ({what} follow)",
+        why=why,
+    )
 
 
 def followups(ctx: OpContext, facts: FieldFacts) -> list[FieldPart]:
@@ -435,7 +525,7 @@ def state_models(steps: Iterable[Step]) -> frozenset[str]:
 
 
 def source_or_op(ctx: OpContext) -> OpSpec:
-    return ctx.source if ctx.source is not None else DjangoOp(ctx.operation)
+    return ctx.spec()
 
 
 __all__ = [

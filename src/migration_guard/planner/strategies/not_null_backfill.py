@@ -35,6 +35,7 @@ from .base import (
     bare_field,
     column_definition,
     field_facts,
+    new_field_strategy,
 )
 from .set_not_null import not_null_steps
 
@@ -127,13 +128,7 @@ class NotNullBackfill(Strategy):
     priority = 20
 
     def matches(self, ctx: Any) -> bool:
-        op = ctx.operation
-        if not isinstance(op, migrations.AddField) or not ctx.existing(op.model_name):
-            return False
-        facts = field_facts(ctx, op.model_name, op.name, op.field)
-        if facts.db_default_sql is not None:
-            return facts.db_default_volatile
-        return not facts.null and facts.has_default and facts.default_callable
+        return new_field_strategy(ctx) == ID
 
     def plan(self, ctx: Any) -> Chain:
         op = ctx.operation

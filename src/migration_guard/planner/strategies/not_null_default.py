@@ -35,6 +35,7 @@ from .base import (
     column_definition,
     constant_default_sql,
     field_facts,
+    new_field_strategy,
 )
 
 ID = "not-null-default"
@@ -49,23 +50,14 @@ class NotNullDefault(Strategy):
     priority = 10
 
     def matches(self, ctx: Any) -> bool:
-        op = ctx.operation
-        if not isinstance(op, migrations.AddField) or not ctx.existing(op.model_name):
-            return False
-        if op.field.many_to_many:
-            return False
-        facts = field_facts(ctx, op.model_name, op.name, op.field)
-        if facts.null or facts.db_default_sql is not None:
-            return False
-        default = op.field.default if op.field.has_default() else None
-        return op.field.has_default() and not callable(default)
+        return new_field_strategy(ctx) == ID
 
     def plan(self, ctx: Any) -> Chain:
         op = ctx.operation
         plan = ctx.plan
         facts = field_facts(ctx, op.model_name, op.name, op.field)
         one_off = not op.preserve_default
-        value = op.field.default
+        value = op.field.default if op.field.has_default() else ""
         default_sql = constant_default_sql(ctx, facts, value)
         value_source = MigrationWriter.serialize(value)[0]
         q = plan.quote

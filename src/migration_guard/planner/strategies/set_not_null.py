@@ -8,17 +8,22 @@ whole table under ACCESS EXCLUSIVE. Instead:
 2. (atomic, its own transaction) ``VALIDATE CONSTRAINT`` scans under SHARE UPDATE
    EXCLUSIVE (reads and writes go on), then ``SET NOT NULL`` skips its scan
    because a validated CHECK proves it (PostgreSQL 12+), then the CHECK goes.
-   Django's state gets the NOT NULL field here, through SeparateDatabaseAndState.
 
 On PostgreSQL 18+ the constraint is the NOT NULL itself:
 ``ADD CONSTRAINT <name> NOT NULL c NOT VALID`` then ``VALIDATE CONSTRAINT``.
 
-When the AlterField has a default (kept or one-off), rows that are NULL are
-filled with it first, in batches (non-atomic RunPython).
+The field was nullable in the previous release, whose code writes NULL there
+(Django inserts every field, None included): enforcing NOT NULL while it runs
+breaks its INSERTs. So this release only changes Django's state (a
+SeparateDatabaseAndState without SQL) and, when the field has a default, fills
+the existing NULLs in batches; the two steps above belong to the next release,
+after a catch-up fill. ``not_null_steps`` is shared with the strategies that add
+a NOT NULL column.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.db import migrations
@@ -26,7 +31,7 @@ from django.db.migrations.writer import MigrationWriter
 
 from ..model import Chain, DjangoOp, SeparateSpec, Step
 from ..writer import text
-from .base import FieldFacts, Strategy, field_facts
+from .base import Strategy, field_facts
 
 ID = "set-not-null"
 
@@ -78,7 +83,11 @@ def not_null_steps(
         ]
     ops: list[Any] = list(second)
     if state_ops:
-        ops = [SeparateSpec(state=tuple(DjangoOp(o) for o in state_ops), database=tuple(second))]
+        # VALIDATE stays an operation of its own: its long scan holds no blocking lock.
+        ops = [
+            second[0],
+            SeparateSpec(state=tuple(DjangoOp(o) for o in state_ops), database=tuple(second[1:])),
+        ]
     what = "NOT NULL" if pg18 else f"CHECK ({column} IS NOT NULL)"
     return [
         Step(
@@ -150,7 +159,7 @@ class SetNotNull(Strategy):
 
     id = ID
     rules = ("set-not-null",)
-    summary = "CHECK (col IS NOT NULL) NOT VALID, then VALIDATE + SET NOT NULL + DROP CHECK"
+    summary = "state now; next release: CHECK NOT VALID, then VALIDATE + SET NOT NULL + DROP CHECK"
     priority = 30
 
     def matches(self, ctx: Any) -> bool:
@@ -164,44 +173,65 @@ class SetNotNull(Strategy):
 
     def plan(self, ctx: Any) -> Chain:
         op = ctx.operation
-        plan = ctx.plan
         facts = field_facts(ctx, op.model_name, op.name, op.field)
-        steps: list[Step] = []
-        fill = self._fill_nulls(ctx, facts)
-        if fill is not None:
-            steps.append(fill)
-        note = ""
-        if fill is None:
-            note = (
-                "The AlterField gives no default: rows that are NULL now make VALIDATE fail. "
-                "Fill them first (a RunPython backfill before this migration)."
-            )
         state_op = migrations.AlterField(
             model_name=op.model_name,
             name=op.name,
             field=op.field,
             preserve_default=op.preserve_default,
         )
-        steps += not_null_steps(
-            plan,
-            strategy=ID,
-            table=facts.table,
-            column=facts.column,
-            key=facts.key,
-            slug=f"{facts.model_name}_{facts.name}",
-            state_ops=(state_op,),
-            note=note,
-        )
-        notes = [
-            f"{facts.label} becomes NOT NULL in this release: make sure the previous release "
-            "never writes NULL into it (it was nullable there)."
+        fill = self._fill(op)
+        steps: list[Step] = [
+            Step(
+                strategy=ID,
+                slug=f"{facts.model_name}_{facts.name}_not_null_state",
+                phase="change",
+                title=f"Django's state: {facts.model_class}.{facts.name} NOT NULL "
+                "(the database follows in the next release)",
+                why=text(ID, "state", table=facts.table, column=facts.column),
+                operations=[
+                    SeparateSpec(state=(DjangoOp(state_op),), database=(), comment="No SQL.")
+                ],
+                models=frozenset({facts.key}),
+            )
         ]
+        if fill is not None:
+            steps.append(self._fill_step(ctx.plan, facts, fill, catch_up=False))
+        resume = {
+            "kind": "enforce",
+            "app_label": facts.app_label,
+            "model": facts.model_class,
+            "model_name": facts.model_name,
+            "field": facts.name,
+            "table": facts.table,
+            "column": facts.column,
+            "fill": fill,
+        }
+        steps.append(
+            Step(
+                strategy=ID,
+                slug=f"{facts.model_name}_{facts.name}_not_null",
+                phase="enforce",
+                title=f"Enforce NOT NULL on {facts.label}"
+                + (" (after filling NULLs again)" if fill else ""),
+                why="",
+                operations=[],
+                release=2,
+                resume=resume,
+                models=frozenset({facts.key}),
+            )
+        )
+        notes = []
+        if fill is None:
+            notes.append(
+                f"{facts.label} has no default to fill existing NULLs with: VALIDATE in the "
+                "next release fails while NULLs remain. Fill them in this release (a RunPython "
+                "backfill) or give the field a default and plan again."
+            )
         return Chain(strategy=ID, steps=steps, index=ctx.index, notes=notes)
 
-    def _fill_nulls(self, ctx: Any, facts: FieldFacts) -> Step | None:
-        from .not_null_backfill import backfill_step
-
-        op = ctx.operation
+    @staticmethod
+    def _fill(op: Any) -> dict[str, Any] | None:
         if not op.field.has_default():
             return None
         default = op.field.default
@@ -210,9 +240,14 @@ class SetNotNull(Strategy):
         if callable(default):
             source = f"{source}()"
             mode = "python"
-        value_text = f"the default ({source})"
+        return {"mode": mode, "value_source": source, "imports": sorted(imports)}
+
+    def _fill_step(self, plan: Any, facts: Any, fill: Mapping[str, Any], *, catch_up: bool) -> Step:
+        from .not_null_backfill import backfill_step
+
+        source = fill["value_source"]
         return backfill_step(
-            ctx.plan,
+            plan,
             strategy=ID,
             app_label=facts.app_label,
             model_class=facts.model_class,
@@ -220,18 +255,50 @@ class SetNotNull(Strategy):
             table=facts.table,
             column=facts.column,
             field_name=facts.name,
-            mode=mode,
+            mode=fill["mode"],
             value_source=source,
-            value_imports=frozenset(imports),
+            value_imports=frozenset(fill["imports"]),
             why=text(
                 ID,
                 "fill_nulls",
                 table=facts.table,
                 column=facts.column,
-                value_text=value_text,
-                batch_size=ctx.plan.batch_size,
+                value_text=f"the default ({source})",
+                batch_size=plan.batch_size,
+                catch_up=catch_up,
             ),
-            title=f"Fill NULL {facts.label} with {source}",
+            title=f"Fill NULL {facts.label} with {source}" + (" (catch-up)" if catch_up else ""),
             slug=f"fill_{facts.model_name}_{facts.name}",
             function=f"fill_{facts.model_name}_{facts.name}",
         )
+
+    def resume(self, data: Mapping[str, Any], plan: Any) -> list[Step]:
+        if data.get("kind") != "enforce":
+            raise ValueError(f"unknown {ID} step {data.get('kind')!r}")
+        facts = _Resumed(data)
+        steps: list[Step] = []
+        if data.get("fill"):
+            steps.append(self._fill_step(plan, facts, data["fill"], catch_up=True))
+        steps += not_null_steps(
+            plan,
+            strategy=ID,
+            table=data["table"],
+            column=data["column"],
+            key=facts.key,
+            slug=f"{data['model_name']}_{data['field']}",
+        )
+        return steps
+
+
+class _Resumed:
+    """The few field facts a resumed step needs, from the plan record."""
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self.app_label = data["app_label"]
+        self.model_class = data["model"]
+        self.model_name = data["model_name"]
+        self.name = data["field"]
+        self.table = data["table"]
+        self.column = data["column"]
+        self.key = f"{self.app_label}.{self.model_name}.{str(self.name).lower()}"
+        self.label = f"{self.table}.{self.column}"

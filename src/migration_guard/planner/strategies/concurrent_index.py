@@ -1,0 +1,308 @@
+"""Indexes built and removed CONCURRENTLY, in non-atomic migrations.
+
+Answers ``add-index-non-concurrent`` and ``drop-index-non-concurrent``.
+``CREATE INDEX`` holds SHARE on the table for the whole build (writes wait) and
+``DROP INDEX`` takes ACCESS EXCLUSIVE; their ``CONCURRENTLY`` forms take SHARE
+UPDATE EXCLUSIVE, which blocks neither reads nor writes, and cannot run in a
+transaction (``atomic = False``).
+
+* ``AddIndex`` / ``RemoveIndex`` -> ``AddIndexConcurrently`` /
+  ``RemoveIndexConcurrently`` (django.contrib.postgres.operations).
+* ``db_index`` added or removed by an ``AlterField`` -> SeparateDatabaseAndState:
+  the AlterField for the state, ``RunSQL CREATE INDEX CONCURRENTLY`` (or ``DROP
+  INDEX CONCURRENTLY``) with Django's own index names (and the ``_like``
+  pattern-ops index Django adds for varchar/text).
+* ``index_together`` changed by ``AlterIndexTogether`` -> the same, with
+  Django's ``_idx`` names.
+* a new field with ``db_index=True``: the index is a follow-up step of the column.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.postgres.operations import AddIndexConcurrently, RemoveIndexConcurrently
+from django.db import migrations
+
+from ..model import Chain, DjangoOp, RunSQLSpec, SeparateSpec, Step
+from ..writer import text
+from .base import FieldFacts, FieldPart, Strategy, field_facts, new_field_strategy, plain_new_field
+from .set_not_null import altered_field, db_kwargs_differ
+
+ID = "concurrent-index"
+
+
+def recovery_note(names: list[str], plan: Any) -> str:
+    q = plan.quote
+    drops = "; ".join(f"DROP INDEX CONCURRENTLY IF EXISTS {q(n)}" for n in names)
+    return (
+        "If a CONCURRENTLY build fails (lock timeout, deadlock, duplicate values), it leaves "
+        f"an INVALID index behind: run {drops}; then migrate again."
+    )
+
+
+def field_index_sql(
+    plan: Any, model: Any, field: Any, *, unique: bool = False
+) -> list[tuple[str, str, str]]:
+    """(create, drop, name) of the index Django gives a field, and of its ``_like`` index."""
+    editor = plan.editor()
+    suffix = "_uniq" if unique else ""
+    name = editor._create_index_name(model._meta.db_table, [field.column], suffix=suffix)
+    create = str(editor._create_index_sql(model, fields=[field], name=name, concurrently=True))
+    if unique:
+        create = create.replace("CREATE INDEX CONCURRENTLY", "CREATE UNIQUE INDEX CONCURRENTLY", 1)
+    out = [(create, drop_sql(plan, name), name)]
+    like = like_index_sql(plan, model, field)
+    if like is not None:
+        out.append(like)
+    return out
+
+
+def like_index_sql(plan: Any, model: Any, field: Any) -> tuple[str, str, str] | None:
+    db_type = field.db_type(connection=plan.connection) or ""
+    if "[" in db_type or getattr(field, "db_collation", None):
+        return None
+    if db_type.startswith("varchar"):
+        opclass = "varchar_pattern_ops"
+    elif db_type.startswith("text"):
+        opclass = "text_pattern_ops"
+    else:
+        return None
+    editor = plan.editor()
+    name = editor._create_index_name(model._meta.db_table, [field.column], suffix="_like")
+    create = str(
+        editor._create_index_sql(
+            model, fields=[field], suffix="_like", opclasses=[opclass], concurrently=True
+        )
+    )
+    return create, drop_sql(plan, name), name
+
+
+def drop_sql(plan: Any, name: str) -> str:
+    return f"DROP INDEX CONCURRENTLY IF EXISTS {plan.quote(name)}"
+
+
+def build_ops(
+    pairs: list[tuple[str, str, str]], plan: Any, *, create: bool = True
+) -> list[RunSQLSpec]:
+    ops = []
+    for create_sql, drop, _name in pairs:
+        if create:
+            ops.append(plan.sql(create_sql, drop))
+        else:
+            ops.append(plan.sql(drop, create_sql))
+    return ops
+
+
+def build_step(
+    plan: Any,
+    *,
+    strategy: str,
+    slug: str,
+    title: str,
+    why: str,
+    operations: list[Any],
+    names: list[str],
+    key: str,
+    release: int = 1,
+) -> Step:
+    return Step(
+        strategy=strategy,
+        slug=slug,
+        phase="build",
+        title=title,
+        why=why,
+        operations=operations,
+        atomic=False,
+        release=release,
+        models=frozenset({key}),
+        notes=(recovery_note(names, plan),) if names else (),
+    )
+
+
+class ConcurrentIndex(Strategy):
+    """Index added or removed: CREATE/DROP INDEX CONCURRENTLY in a non-atomic migration."""
+
+    id = ID
+    rules = ("add-index-non-concurrent", "drop-index-non-concurrent")
+    summary = (
+        "AddIndexConcurrently / RemoveIndexConcurrently / RunSQL ... CONCURRENTLY, atomic = False"
+    )
+    priority = 50
+
+    def matches(self, ctx: Any) -> bool:
+        op = ctx.operation
+        if isinstance(op, migrations.AddField):
+            return new_field_strategy(ctx) == ID
+        if isinstance(op, (AddIndexConcurrently, RemoveIndexConcurrently)):
+            return False
+        if isinstance(op, (migrations.AddIndex, migrations.RemoveIndex)):
+            return ctx.existing(op.model_name)
+        if isinstance(op, migrations.AlterIndexTogether):
+            return ctx.existing(op.name)
+        fields = altered_field(ctx)
+        if fields is None:
+            return False
+        old, new = fields
+        changed = db_kwargs_differ(old, new)
+        return changed == {"db_index"} and not new.unique and not old.unique
+
+    def plan(self, ctx: Any) -> Chain:
+        op = ctx.operation
+        if isinstance(op, migrations.AddField):
+            return plain_new_field(ctx, ID, "its index", text(ID, "new_field"))
+        if isinstance(op, migrations.AddIndex):
+            return self._add_index(ctx)
+        if isinstance(op, migrations.RemoveIndex):
+            return self._remove_index(ctx)
+        if isinstance(op, migrations.AlterIndexTogether):
+            return self._index_together(ctx)
+        return self._db_index(ctx)
+
+    # -- AddIndex / RemoveIndex -------------------------------------------------------
+    def _add_index(self, ctx: Any) -> Chain:
+        op = ctx.operation
+        model = ctx.model_after(op.model_name)
+        table = model._meta.db_table
+        step = build_step(
+            ctx.plan,
+            strategy=ID,
+            slug=f"add_{op.index.name}"[:60],
+            title=f"Build index {op.index.name} on {table} CONCURRENTLY",
+            why=text(ID, "add", table=table, name=op.index.name),
+            operations=[DjangoOp(AddIndexConcurrently(model_name=op.model_name, index=op.index))],
+            names=[op.index.name],
+            key=f"{ctx.app_label}.{model._meta.model_name}",
+        )
+        return Chain(strategy=ID, steps=[step], index=ctx.index)
+
+    def _remove_index(self, ctx: Any) -> Chain:
+        op = ctx.operation
+        model = ctx.model_before(op.model_name)
+        table = model._meta.db_table
+        step = build_step(
+            ctx.plan,
+            strategy=ID,
+            slug=f"remove_{op.name}"[:60],
+            title=f"Drop index {op.name} on {table} CONCURRENTLY",
+            why=text(ID, "remove", table=table, name=op.name),
+            operations=[DjangoOp(RemoveIndexConcurrently(model_name=op.model_name, name=op.name))],
+            names=[],
+            key=f"{ctx.app_label}.{model._meta.model_name}",
+        )
+        return Chain(strategy=ID, steps=[step], index=ctx.index)
+
+    # -- db_index on a field -------------------------------------------------------------
+    def _db_index(self, ctx: Any) -> Chain:
+        op = ctx.operation
+        old, new = altered_field(ctx)  # type: ignore[misc]
+        adding = bool(new.db_index)
+        model = ctx.model_after(op.model_name) if adding else ctx.model_before(op.model_name)
+        field = new if adding else old
+        pairs = field_index_sql(ctx.plan, model, field)
+        table = model._meta.db_table
+        names = [name for _c, _d, name in pairs]
+        state = migrations.AlterField(model_name=op.model_name, name=op.name, field=op.field)
+        step = build_step(
+            ctx.plan,
+            strategy=ID,
+            slug=f"{'index' if adding else 'unindex'}_{model._meta.model_name}_{op.name}",
+            title=f"{'Build' if adding else 'Drop'} the index of {table}.{field.column} "
+            "CONCURRENTLY",
+            why=text(ID, "db_index", table=table, column=field.column, adding=adding, names=names),
+            operations=[
+                SeparateSpec(
+                    state=(DjangoOp(state),),
+                    database=tuple(build_ops(pairs, ctx.plan, create=adding)),
+                )
+            ],
+            names=names if adding else [],
+            key=f"{ctx.app_label}.{model._meta.model_name}.{op.name.lower()}",
+        )
+        return Chain(strategy=ID, steps=[step], index=ctx.index)
+
+    # -- index_together ---------------------------------------------------------------
+    def _index_together(self, ctx: Any) -> Chain:
+        op = ctx.operation
+        before = ctx.model_before(op.name)
+        after = ctx.model_after(op.name)
+        olds = {
+            tuple(f)
+            for f in ctx.before.models[(ctx.app_label, op.name_lower)].options.get(
+                "index_together", ()
+            )
+        }
+        news = {
+            tuple(f)
+            for f in ctx.after.models[(ctx.app_label, op.name_lower)].options.get(
+                "index_together", ()
+            )
+        }
+        editor = ctx.plan.editor()
+        table = after._meta.db_table
+        database: list[Any] = []
+        names: list[str] = []
+        for fields in sorted(olds - news):
+            columns = [before._meta.get_field(f).column for f in fields]
+            name = editor._create_index_name(before._meta.db_table, columns, suffix="_idx")
+            create = str(
+                editor._create_index_sql(
+                    before,
+                    fields=[before._meta.get_field(f) for f in fields],
+                    name=name,
+                    concurrently=True,
+                )
+            )
+            database.append(ctx.plan.sql(drop_sql(ctx.plan, name), create))
+        for fields in sorted(news - olds):
+            columns = [after._meta.get_field(f).column for f in fields]
+            name = editor._create_index_name(table, columns, suffix="_idx")
+            create = str(
+                editor._create_index_sql(
+                    after,
+                    fields=[after._meta.get_field(f) for f in fields],
+                    name=name,
+                    concurrently=True,
+                )
+            )
+            names.append(name)
+            database.append(ctx.plan.sql(create, drop_sql(ctx.plan, name)))
+        step = build_step(
+            ctx.plan,
+            strategy=ID,
+            slug=f"alter_{op.name_lower}_index_together",
+            title=f"index_together of {op.name} on {table}, CONCURRENTLY",
+            why=text(ID, "index_together", table=table),
+            operations=[SeparateSpec(state=(source_op(ctx),), database=tuple(database))],
+            names=names,
+            key=f"{ctx.app_label}.{op.name_lower}",
+        )
+        return Chain(strategy=ID, steps=[step], index=ctx.index)
+
+    # -- a new field's index -------------------------------------------------------------
+    def field_followups(self, ctx: Any, facts: FieldFacts) -> FieldPart | None:
+        if not facts.index or facts.foreign_key:
+            return None
+        model = ctx.model_after(facts.model_name)
+        pairs = field_index_sql(ctx.plan, model, facts.field)
+        names = [name for _c, _d, name in pairs]
+        step = build_step(
+            ctx.plan,
+            strategy=ID,
+            slug=f"index_{facts.model_name}_{facts.name}",
+            title=f"Build the index of {facts.label} CONCURRENTLY",
+            why=text(
+                ID, "db_index", table=facts.table, column=facts.column, adding=True, names=names
+            ),
+            operations=list(build_ops(pairs, ctx.plan)),
+            names=names,
+            key=facts.key,
+        )
+        return FieldPart(steps=[step])
+
+
+def source_op(ctx: Any) -> Any:
+    return ctx.spec()
+
+
+__all__ = ["ConcurrentIndex", "build_ops", "build_step", "field_facts", "field_index_sql"]

@@ -1,0 +1,139 @@
+"""Foreign keys: the column, the constraint NOT VALID, the index CONCURRENTLY, VALIDATE later.
+
+Answers ``add-foreign-key-validating`` (and the ``add-index-non-concurrent``
+of the key's index). Django's AddField adds the column, the constraint (which
+scans the table under SHARE ROW EXCLUSIVE on both tables) and the index (SHARE:
+writes wait for the build) in one transaction.
+
+1. (atomic) the column, nullable, without constraint or index; then ``ADD
+   CONSTRAINT ... FOREIGN KEY ... NOT VALID``: enforced for new rows, no scan.
+   Django's state gets the ForeignKey (SeparateDatabaseAndState).
+2. (non-atomic) the key's index, ``CREATE INDEX CONCURRENTLY``, Django's name.
+3. (atomic) ``VALIDATE CONSTRAINT``: SHARE UPDATE EXCLUSIVE on the table, ROW
+   SHARE on the referenced one; reads and writes go on while rows are checked.
+
+Also a new field's follow-up, when another strategy owns its column.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..model import Chain, RunSQLSpec, Step
+from ..writer import text
+from .base import (
+    FieldFacts,
+    FieldPart,
+    Strategy,
+    add_field_chain,
+    field_facts,
+    new_field_strategy,
+    plain_column_ops,
+)
+from .concurrent_index import build_ops, build_step, field_index_sql
+
+ID = "foreign-key-not-valid"
+SUFFIX = "_fk_%(to_table)s_%(to_column)s"
+
+
+def fk_sql(plan: Any, model: Any, field: Any) -> tuple[str, str, str]:
+    """(ADD CONSTRAINT ... NOT VALID, its reverse, the constraint name) as Django names it."""
+    editor = plan.editor()
+    statement = editor._create_fk_sql(model, field, SUFFIX)
+    name = str(editor._fk_constraint_name(model, field, SUFFIX)).strip('"')
+    table = plan.quote(model._meta.db_table)
+    return f"{statement} NOT VALID", f"ALTER TABLE {table} DROP CONSTRAINT {plan.quote(name)}", name
+
+
+def validate_step(plan: Any, *, table: str, name: str, key: str, slug: str, to_table: str) -> Step:
+    q = plan.quote
+    return Step(
+        strategy=ID,
+        slug=slug,
+        phase="enforce",
+        title=f"Validate the foreign key {name}",
+        why=text(ID, "validate", table=table, to_table=to_table),
+        operations=[
+            RunSQLSpec(
+                sql=f"ALTER TABLE {q(table)} VALIDATE CONSTRAINT {q(name)}",
+                reverse=None,
+                comment="A validated constraint cannot be made NOT VALID again: nothing to undo.",
+                scans=frozenset({table}),
+            )
+        ],
+        separate=True,
+        scans=frozenset({table}),
+        models=frozenset({key}),
+    )
+
+
+class ForeignKeyNotValid(Strategy):
+    """New foreign key: column, constraint NOT VALID, index CONCURRENTLY, then VALIDATE."""
+
+    id = ID
+    rules = ("add-foreign-key-validating",)
+    summary = "column + FOREIGN KEY NOT VALID, index CONCURRENTLY, then VALIDATE CONSTRAINT"
+    priority = 40
+
+    def matches(self, ctx: Any) -> bool:
+        return new_field_strategy(ctx) == ID
+
+    def plan(self, ctx: Any) -> Chain:
+        op = ctx.operation
+        facts = field_facts(ctx, op.model_name, op.name, op.field)
+        target = facts.field.target_field.model._meta.db_table
+        return add_field_chain(
+            ctx,
+            ID,
+            facts,
+            column_ops=plain_column_ops(
+                ctx, facts, comment="The column alone: no constraint, no index yet."
+            ),
+            state_field=op.field,
+            slug=f"add_{facts.model_name}_{facts.name}",
+            title=f"Add {facts.label} and its foreign key to {target} NOT VALID",
+            why=text(ID, "expand", table=facts.table, column=facts.column, to_table=target),
+        )
+
+    def field_followups(self, ctx: Any, facts: FieldFacts) -> FieldPart | None:
+        if not facts.foreign_key:
+            return None
+        plan = ctx.plan
+        model = ctx.model_after(facts.model_name)
+        field = facts.field
+        add, drop, name = fk_sql(plan, model, field)
+        target = field.target_field.model._meta.db_table
+        inline = [
+            plan.sql(
+                add,
+                drop,
+                comment="Checked for new rows from now on; existing rows are validated later.",
+                locks=(facts.table, target),
+            )
+        ]
+        steps: list[Step] = []
+        if facts.index and not facts.unique:
+            pairs = field_index_sql(plan, model, field)[:1]
+            steps.append(
+                build_step(
+                    plan,
+                    strategy=ID,
+                    slug=f"index_{facts.model_name}_{facts.name}",
+                    title=f"Build the index of {facts.label} CONCURRENTLY",
+                    why=text(ID, "index", table=facts.table, column=facts.column, name=pairs[0][2]),
+                    operations=list(build_ops(pairs, plan)),
+                    names=[pairs[0][2]],
+                    key=facts.key,
+                )
+            )
+        steps.append(
+            validate_step(
+                plan,
+                table=facts.table,
+                name=name,
+                key=facts.key,
+                slug=f"validate_{facts.model_name}_{facts.name}_fk",
+                to_table=target,
+            )
+        )
+        return FieldPart(inline=inline, steps=steps, locks=frozenset({facts.table, target}))
