@@ -237,3 +237,40 @@ def test_no_trace_records_nothing(make_app, pg_url):
     assert result.trace == ()
     assert report.traced is False
     assert all(f.evidence.value == "predicted" for f in report.findings)
+
+
+def test_tracing_does_not_change_what_a_non_atomic_migration_does(make_app, pg_url):
+    """LOCK TABLE outside a transaction fails in production; it must fail when traced too."""
+    app = make_app(
+        [ORDER],
+        Migration(
+            ["migrations.RunSQL('LOCK TABLE {t}_order', migrations.RunSQL.noop)"], atomic=False
+        ),
+    )
+    path = app.path / "migrations" / f"{app.names[1]}.py"
+    path.write_text(path.read_text().replace("{t}", app.label))
+    traced = app.audit(database_url=pg_url)
+    untraced = app.audit(database_url=pg_url, trace=False)
+    for report in (traced, untraced):
+        (result,) = report.migrations
+        assert result.status == "failed"
+        assert "LOCK TABLE can only be used in transaction blocks" in (result.error or "")
+
+
+def test_vacuum_full_in_a_non_atomic_migration_is_seen_rewriting(make_app, pg_url):
+    app = make_app(
+        [ORDER],
+        Migration(
+            ["migrations.RunSQL('VACUUM FULL {t}_order', migrations.RunSQL.noop)"], atomic=False
+        ),
+    )
+    path = app.path / "migrations" / f"{app.names[1]}.py"
+    path.write_text(path.read_text().replace("{t}", app.label))
+    report = app.audit(database_url=pg_url)
+    seen = trace_of(report)
+    table = f"{app.label}_order"
+    assert seen.method == "sampled"
+    assert table in seen.rewrites
+    assert "AccessExclusiveLock" in modes(seen, table)
+    (finding,) = app.findings(report, "vacuum-full")
+    assert finding.evidence.value == "observed"

@@ -111,6 +111,8 @@ STATIC_URL = "static/"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# django-migration-guard configuration goes here (rules to disable, severity
-# overrides, migrations to ignore, ...). Empty: every default applies.
-MIGRATION_GUARD = {}
+# django-migration-guard configuration (docs/usage.md): rules to disable, severity
+# overrides, migrations to exclude, production's PostgreSQL version...
+# lock_timeout is applied to `manage.py migrate`: a migration that waits for a lock
+# fails after 5 s instead of queueing every query on the table behind it.
+MIGRATION_GUARD = {"lock_timeout": "5s"}

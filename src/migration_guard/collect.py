@@ -145,6 +145,9 @@ class MigrationRecord:
     migration_ignores: frozenset[str] = frozenset()
     #: Relation (table or index) existing before the change -> its table.
     relation_tables: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: (table, column) pairs that a validated CHECK (column IS NOT NULL) covers in the
+    #: database just before this migration (PG12+ SET NOT NULL then skips its scan).
+    valid_not_null: frozenset[tuple[str, str]] = frozenset()
 
     @property
     def key(self) -> tuple[str, str]:
@@ -319,13 +322,35 @@ class _Recorder:
             op_index=op.index if op else None,
             origin=origin,
         )
+        # Django sends some pairs as one string ("SET CONSTRAINTS ...; ALTER TABLE ...");
+        # rules see each statement, all sharing the execution's outcome.
+        parts = [stmt] if origin == ORM else _parts(stmt)
         if op is not None:
             if origin == ORM:
                 op.orm_count += 1
                 if len(op.orm_statements) < MAX_ORM_STATEMENTS:
                     op.orm_statements.append(stmt)
             else:
-                op.statements.append(stmt)
+                op.statements.extend(parts)
+        try:
+            return self._execute(stmt, op, execute, sql, params, many, context)
+        finally:
+            if len(parts) > 1:
+                for part in parts:
+                    part.autocommit, part.error = stmt.autocommit, stmt.error
+                    part.observation = stmt.observation
+                parts[-1].duration_ms = stmt.duration_ms
+
+    def _execute(
+        self,
+        stmt: ExecutedStatement,
+        op: OperationRecord | None,
+        execute: Callable[..., Any],
+        sql: str,
+        params: Any,
+        many: bool,
+        context: Any,
+    ) -> Any:
         autocommit = not self.connection.in_atomic_block
         stmt.autocommit = autocommit
         started = time.perf_counter()
@@ -356,13 +381,12 @@ class _Recorder:
             if editor.collect_sql:
                 op = self.record.operations[owner] if owner is not None else self.current
                 if op is not None:
-                    op.statements.append(
-                        ExecutedStatement(
-                            sql=_render(self.connection, editor, sql, params, False),
-                            op_index=op.index,
-                            origin=DEFERRED if owner is not None else SCHEMA,
-                        )
+                    collected = ExecutedStatement(
+                        sql=_render(self.connection, editor, sql, params, False),
+                        op_index=op.index,
+                        origin=DEFERRED if owner is not None else SCHEMA,
                     )
+                    op.statements.extend(_parts(collected))
                 return original(sql, params)
             was = (self.emitting, self._deferred_index)
             self.emitting = True
@@ -411,6 +435,16 @@ class _Recorder:
                 del operation.database_forwards
 
         return restore
+
+
+def _parts(stmt: ExecutedStatement) -> list[ExecutedStatement]:
+    """One statement per part of a multi-statement string (the string itself if one)."""
+    texts = sqlfacts.split(stmt.sql) if ";" in stmt.sql.rstrip().rstrip(";") else []
+    if len(texts) < 2:
+        return [stmt]
+    return [
+        ExecutedStatement(sql=text, op_index=stmt.op_index, origin=stmt.origin) for text in texts
+    ]
 
 
 def _render(connection: Any, editor: Any, sql: Any, params: Any, many: bool) -> str:

@@ -48,7 +48,7 @@ from .postgres.scratch import scratch_database
 from .results import AUDITED, FAILED, SKIPPED, AuditReport, MigrationResult, PostgresInfo
 from .rules.base import RuleContext
 from .trace import analyze
-from .trace.observe import Tracer, take_snapshot
+from .trace.observe import Tracer, take_snapshot, valid_not_null_checks
 from .trace.seed import Seeder
 from .trace.stats import StatsConnection, attach_sizes, open_stats
 
@@ -348,6 +348,7 @@ class _Run:
                 snapshot = take_snapshot(self._raw())
             record = new_record(migration, snapshot.tables)
             record.relation_tables = snapshot.relation_tables
+            record.valid_not_null = valid_not_null_checks(self._raw())
             self.progress(
                 "migration",
                 {

@@ -98,6 +98,9 @@ class AlterAction:
     identity: bool = False
     #: Referenced table of an ADD CONSTRAINT ... FOREIGN KEY.
     references: str | None = None
+    #: The expression of a CHECK (ADD CONSTRAINT ... CHECK, or inline in ADD COLUMN),
+    #: without its outer parentheses, as written (whitespace folded).
+    expression: str | None = None
     #: RENAME targets.
     new_name: str | None = None
 
@@ -494,6 +497,18 @@ def _split_commas(toks: list[_Tok]) -> list[list[_Tok]]:
                 continue
         items[-1].append(tok)
     return [item for item in items if item]
+
+
+def _group_text(c: _Cursor) -> str | None:
+    """The text inside the bracketed group here (consumed), or None."""
+    if c.op() != "(":
+        c.skip()
+        return None
+    start = c.i
+    c.skip()
+    closed = c.i <= c.n and c.toks[c.i - 1].value == ")"
+    inner = c.toks[start + 1 : c.i - 1 if closed else c.i]
+    return _join(inner) or None
 
 
 def _join(toks: list[_Tok]) -> str:
@@ -984,7 +999,7 @@ def _add_column(c: _Cursor) -> AlterAction:
         elif word == "CHECK":
             c.i += 1
             facts["inline_check"] = True
-            c.skip()
+            facts["expression"] = _group_text(c)
         elif word == "REFERENCES":
             c.i += 1
             facts["inline_references"] = c.name()
@@ -1042,7 +1057,7 @@ def _add_constraint(c: _Cursor) -> AlterAction:
     facts: dict[str, Any] = {"constraint": name}
     if c.accept("CHECK"):
         facts["constraint_type"] = CHECK
-        c.skip()
+        facts["expression"] = _group_text(c)
     elif c.accept("UNIQUE") or c.accept("PRIMARY", "KEY"):
         facts["constraint_type"] = UNIQUE if _word(c.toks[c.i - 1]) == "UNIQUE" else PRIMARY_KEY
         c.accept("NULLS", "NOT", "DISTINCT") or c.accept("NULLS", "DISTINCT")

@@ -167,3 +167,27 @@ def test_fix_names_the_postgres_18_not_null_constraint():
     assert "NOT NULL word_count NOT VALID" not in SetNotNull._fix("blog_post", "word_count", ctx)  # type: ignore[arg-type]
     ctx = SimpleNamespace(pg=PgFacts(11))
     assert "Before PostgreSQL 12" in SetNotNull._fix("blog_post", "word_count", ctx)  # type: ignore[arg-type]
+
+
+def test_check_validated_in_an_earlier_migration_of_the_change_ok(make_app):
+    """CHECK added NOT VALID and validated in one migration, SET NOT NULL in the next."""
+    app = make_app(
+        [
+            "migrations.CreateModel('Post', [('id', models.BigAutoField(primary_key=True)), "
+            "('words', models.IntegerField(null=True))])"
+        ],
+        [
+            "migrations.RunSQL('ALTER TABLE {t}_post ADD CONSTRAINT words_nn "
+            "CHECK (words IS NOT NULL) NOT VALID; "
+            "ALTER TABLE {t}_post VALIDATE CONSTRAINT words_nn', "
+            "'ALTER TABLE {t}_post DROP CONSTRAINT words_nn')"
+        ],
+        ["migrations.AlterField('post', 'words', models.IntegerField())"],
+    )
+    for name in app.names[1:2]:
+        path = app.path / "migrations" / f"{name}.py"
+        path.write_text(path.read_text().replace("{t}", app.label))
+    report = app.audit(2, 3)
+    assert app.findings(report, "set-not-null") == []
+    third = [m for m in report.migrations if m.name == app.names[2]][0]
+    assert all(not seen.scans for seen in third.trace)

@@ -171,7 +171,8 @@ class SetNotNull(Rule):
                     proofs.see(facts, action)
                     continue
                 column = action.column
-                if ctx.pg.set_not_null_skips_scan_with_valid_check and proofs.proves(table, column):
+                proved = proofs.proves(table, column) or (table, column) in migration.valid_not_null
+                if ctx.pg.set_not_null_skips_scan_with_valid_check and proved:
                     continue
                 if (op.index, table, column) in seen:
                     continue

@@ -53,7 +53,7 @@ class VacuumFull(Rule):
     only_existing_tables = True
     #: Observed from a second connection (VACUUM runs outside a transaction),
     #: which sees the lock but not the rewrite.
-    predicts = Prediction(lock="AccessExclusiveLock")
+    predicts = Prediction(lock="AccessExclusiveLock", rewrite=True)
 
     def check_operation(self, op: OperationRecord, ctx: RuleContext) -> Iterable[Finding]:
         for stmt in _locks.executed(op, orm=True):

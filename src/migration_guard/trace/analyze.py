@@ -39,6 +39,9 @@ class OperationTrace:
     held: dict[str, set[str]] = dataclasses.field(default_factory=dict)
     rewrites: set[str] = dataclasses.field(default_factory=set)
     scans: dict[str, int] = dataclasses.field(default_factory=dict)
+    #: Table rewritten or scanned -> the strongest mode held on it by the statement
+    #: that did the work (a scan under SHARE UPDATE EXCLUSIVE blocks nothing).
+    work_under: dict[str, str] = dataclasses.field(default_factory=dict)
     duration_ms: float = 0.0
     sampled: bool = False
     observed: bool = False
@@ -97,6 +100,10 @@ class OperationTrace:
         """Work proportional to the table's size happened on it (rewrite or scan)."""
         return relation in self.rewrites or relation in self.scans
 
+    def work_mode(self, relation: str) -> str | None:
+        """The strongest lock held on ``relation`` while it was rewritten or scanned."""
+        return self.work_under.get(relation)
+
 
 def observed_operations(record: MigrationRecord) -> tuple[ObservedOperation, ...]:
     """The trace of every operation that was observed, for the report."""
@@ -141,6 +148,14 @@ def trace_of(op: OperationRecord, statements: list[Any] | None = None) -> Operat
             out.add_lock(relation, mode)
         for relation, mode in obs.held:
             out.held.setdefault(relation, set()).add(mode)
+        worked = set(obs.rewrites) | {relation for relation, _ in obs.scans}
+        for relation in worked:
+            modes = {m for r, m in (*obs.held, *obs.locks) if r == relation}
+            mode = lockmodes.strongest(
+                modes | ({out.work_under[relation]} if relation in out.work_under else set())
+            )
+            if mode:
+                out.work_under[relation] = mode
         out.rewrites.update(obs.rewrites)
         for relation, count in obs.scans:
             out.scans[relation] = out.scans.get(relation, 0) + count
@@ -150,6 +165,10 @@ def trace_of(op: OperationRecord, statements: list[Any] | None = None) -> Operat
 def _confirms(finding: Finding, trace: OperationTrace, prediction: object) -> tuple[bool, str]:
     table = finding.table
     lock = getattr(prediction, "lock", None)
+    # a rule may say, per finding, which mode this statement asks for on its table
+    own = [lk.mode for lk in finding.locks if lk.relation == table]
+    if lock and own:
+        lock = own[0]
     seen = trace.strongest(table, held=True)
     problems = []
     if lock and (seen is None or lockmodes.strength(seen) < lockmodes.strength(lock)):
@@ -161,6 +180,17 @@ def _confirms(finding: Finding, trace: OperationTrace, prediction: object) -> tu
         problems.append(f"expected a rewrite of {table}, none observed")
     if getattr(prediction, "scan", False) and table and not trace.table_work(table):
         problems.append(f"expected a full scan of {table}, none observed")
+    work = trace.work_mode(table) if table else None
+    if (
+        lock
+        and work
+        and (getattr(prediction, "rewrite", False) or getattr(prediction, "scan", False))
+        and lockmodes.strength(work) < lockmodes.strength(lock)
+    ):
+        problems.append(
+            f"the table work on {table} ran under {lockmodes.sql_name(work)}, "
+            f"not {lockmodes.sql_name(lock)}"
+        )
     return (not problems, "; ".join(problems))
 
 
@@ -250,17 +280,18 @@ def _unpredicted(
     for relation, mode in _blocking_relations(trace, record):
         if relation in explained:
             continue
-        blocked = lockmodes.blocks(mode).value
-        if not trace.table_work(relation):
+        work_mode = trace.work_mode(relation)
+        if work_mode is None or lockmodes.blocks(work_mode) is Blocks.NOTHING:
             brief.append((relation, mode))
             continue
+        blocked = lockmodes.blocks(work_mode).value
         work = "rewrote" if relation in trace.rewrites else "scanned"
         yield ctx.finding(
             ObservedTableWorkUnderLock(),
             op,
-            f"{op.kind} took {lockmodes.sql_name(mode)} on {relation} and {work} the whole "
-            f"table while holding it: {blocked} wait for as long as that takes on a big "
-            "table. No rule predicted this; the trace saw it.",
+            f"{op.kind} {work} the whole of {relation} while holding "
+            f"{lockmodes.sql_name(work_mode)} on it: {blocked} wait for as long as that takes "
+            "on a big table. No rule predicted this; the trace saw it.",
             "Split the work so the table is not rewritten or scanned under this lock "
             "(NOT VALID constraints, CONCURRENTLY indexes, expand/contract), or run it "
             "in a maintenance window.",

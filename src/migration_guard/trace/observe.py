@@ -28,7 +28,9 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.pq import TransactionStatus
 
+from .. import sqlfacts
 from ..collect import (
     DEFERRED,
     ORM,
@@ -81,6 +83,8 @@ _OUTSIDE_TRANSACTION = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 _ACTIVE_SQL_TRANSACTION = "25001"
+#: Statement kinds that are never wrapped in a transaction of ours.
+_KEEP_OUTSIDE = frozenset({sqlfacts.LOCK, sqlfacts.TRANSACTION, sqlfacts.SET})
 
 
 def must_run_outside_transaction(text: str) -> bool:
@@ -126,6 +130,29 @@ class RelationSnapshot:
             if rel.name == name:
                 return rel
         return None
+
+
+VALID_CHECKS_QUERY = """
+SELECT t.relname, pg_get_constraintdef(c.oid)
+FROM pg_constraint c
+JOIN pg_class t ON t.oid = c.conrelid
+JOIN pg_namespace n ON n.oid = t.relnamespace
+WHERE c.contype = 'c' AND c.convalidated
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+"""
+_IS_NOT_NULL = re.compile(r'^CHECK \(\(?("(?:[^"]|"")+"|[a-z_][a-z0-9_$]*) IS NOT NULL\)?\)$')
+
+
+def valid_not_null_checks(connection: Any) -> frozenset[tuple[str, str]]:
+    """(table, column) covered by a validated ``CHECK (column IS NOT NULL)``."""
+    out = set()
+    for table, definition in connection.execute(VALID_CHECKS_QUERY).fetchall():
+        match = _IS_NOT_NULL.match(definition or "")
+        if match:
+            name = match.group(1)
+            column = name[1:-1].replace('""', '"') if name.startswith('"') else name
+            out.add((table, column))
+    return frozenset(out)
 
 
 def take_snapshot(cursor_owner: Any) -> RelationSnapshot:
@@ -176,7 +203,15 @@ class Tracer(StatementHooks):
         if stmt.origin == ORM:
             return run()
         raw = connection.connection
-        if must_run_outside_transaction(stmt.sql):
+        if raw.info.transaction_status != TransactionStatus.IDLE:
+            # the migration's own SQL opened a transaction (RunSQL "BEGIN; ..."):
+            # observe inside it, as for an atomic migration
+            result = run()
+            stmt.observation = self.observe(connection)
+            return result
+        if stmt.facts.kind in _KEEP_OUTSIDE or must_run_outside_transaction(stmt.sql):
+            # wrapping these would change what they do (LOCK TABLE fails outside a
+            # transaction block; BEGIN/COMMIT/SET LOCAL act on the transaction itself)
             return self._sampled(connection, run, stmt)
         raw.execute("BEGIN")
         self._new_transaction()
@@ -330,4 +365,22 @@ class Tracer(StatementHooks):
                 with contextlib.suppress(psycopg.Error):
                     sampler.execute("COMMIT")
             locks = tuple(sorted((rels[oid].name, mode) for oid, mode in seen))
-            stmt.observation = Observation(locks=locks, method="sampled", held=locks)
+            stmt.observation = Observation(
+                locks=locks, method="sampled", held=locks, rewrites=self._rewritten(sampler)
+            )
+
+    def _rewritten(self, conn: psycopg.Connection[Any]) -> tuple[str, ...]:
+        """Relations whose file changed since last seen (read from any connection)."""
+        rels = self.snapshot.relations
+        out = []
+        with contextlib.suppress(psycopg.Error):
+            rows = conn.execute(
+                "SELECT oid::bigint, relfilenode::bigint FROM pg_class "
+                "WHERE oid = ANY(%(oids)s::oid[])",
+                {"oids": self.snapshot.oids},
+            ).fetchall()
+            for oid, node in rows:
+                if self._files.get(oid) not in (None, node):
+                    out.append(rels[oid].name)
+                self._files[oid] = node
+        return tuple(sorted(out))
