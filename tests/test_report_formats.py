@@ -11,8 +11,6 @@ rewrites them; read the diff before committing.
 from __future__ import annotations
 
 import dataclasses
-import os
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,23 +36,12 @@ from migration_guard.results import (
     PostgresInfo,
 )
 
-GOLDEN = Path(__file__).parent / "golden"
+from .goldens import assert_golden
+
 FORMATS = {"sarif": "sarif.json", "github": "github.txt", "gitlab": "gitlab.json", "markdown": "md"}
 
 
 # -- goldens -------------------------------------------------------------------------------
-
-
-def assert_golden(name: str, text: str) -> None:
-    """Compare ``text`` with tests/golden/``name`` (UPDATE_GOLDEN=1 rewrites it)."""
-    path = GOLDEN / name
-    if os.environ.get("UPDATE_GOLDEN") == "1":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        return
-    assert path.exists(), f"no golden {name}: run UPDATE_GOLDEN=1 pytest {__file__}"
-    expected = path.read_text(encoding="utf-8")
-    assert text == expected, f"{name} differs from its golden (UPDATE_GOLDEN=1 rewrites it)"
 
 
 # -- deterministic rule documentation -------------------------------------------------------

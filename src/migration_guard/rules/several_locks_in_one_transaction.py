@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from ..findings import Category, Finding, Severity
 from ..trace import locks as lockmodes
 from . import _locks
-from .base import Rule, RuleContext
+from .base import Prediction, Rule, RuleContext
 
 if TYPE_CHECKING:
     from ..collect import MigrationRecord
@@ -71,7 +71,9 @@ class SeveralLocksInOneTransaction(Rule):
     severity = Severity.WARNING
     category = Category.LOCKING
     only_existing_tables = True
-    predicts = None
+    #: Confirmed when the trace sees the lock this finding names (per finding) held on its
+    #: table while the operation runs; SHARE is the weakest mode it ever reports.
+    predicts = Prediction(lock="ShareLock")
 
     def check_migration(self, migration: MigrationRecord, ctx: RuleContext) -> Iterable[Finding]:
         if not migration.atomic:
