@@ -142,6 +142,13 @@ def test_no_migration_fails_or_is_skipped(audited):
     assert "migration-failed" not in rules
 
 
+def test_report_follows_the_json_schema(audited):
+    jsonschema = pytest.importorskip("jsonschema")
+    _, report, _ = audited
+    schema = json.loads((ROOT / "docs" / "report.schema.json").read_text())
+    jsonschema.validate(report, schema)
+
+
 def test_findings_point_at_real_operations(audited):
     """Each operation finding names an operation the migration has."""
     _, report, _ = audited
