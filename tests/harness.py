@@ -129,6 +129,7 @@ class App:
                 migrations=tuple(m for r in reports for m in r.migrations),
                 traced=first.traced,
                 fail_on=first.fail_on,
+                notes=tuple(note for r in reports for note in r.notes),
             )
 
     def _name(self, target: int | str) -> str:

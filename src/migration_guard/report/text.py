@@ -84,7 +84,8 @@ def _finding(finding: Finding, result: MigrationResult, style: Any, verbosity: i
         lines += _wrap("seen", "; ".join(evidence))
     for size in finding.sizes:
         est = (
-            f", reads/writes would wait about {size.estimated_seconds:.1f}s (estimate)"
+            f", {_waiting(finding, size.relation)} would wait about "
+            f"{size.estimated_seconds:.1f}s (estimate)"
             if size.estimated_seconds is not None
             else ""
         )
@@ -98,6 +99,14 @@ def _finding(finding: Finding, result: MigrationResult, style: Any, verbosity: i
     if verbosity >= 2 and finding.sql:
         lines += _wrap("sql", "\n".join(finding.sql))
     return lines
+
+
+def _waiting(finding: Finding, relation: str) -> str:
+    """Who waits on ``relation``: "writes", or "reads and writes"."""
+    blocked = [lock.blocks for lock in finding.locks if lock.relation == relation]
+    if Blocks.READS_AND_WRITES in blocked:
+        return "reads and writes"
+    return "writes" if Blocks.WRITES in blocked else "reads and writes"
 
 
 def _trace(result: MigrationResult) -> list[str]:
