@@ -1,0 +1,1 @@
+"""Benchmarks and load generators for django-migration-guard (not shipped in the wheel)."""
