@@ -93,9 +93,11 @@ def test_foreign_key_index_err(make_app):
     assert "ForeignKey column customer_id" in finding.message
     # The FK's SHARE ROW EXCLUSIVE on the referenced table is held during the build.
     assert f"SHARE ROW EXCLUSIVE on {customer}" in finding.message
-    # The trace reports the operation's strongest lock on the table: the ADD COLUMN's.
+    # The trace reports the index build's own SHARE lock, and notes the ACCESS EXCLUSIVE
+    # the ADD COLUMN took earlier in the same transaction, held during the build.
     assert finding.evidence.value == "observed"
-    assert _modes(finding) == {"AccessExclusiveLock"}
+    assert _modes(finding) == {"ShareLock"}
+    assert any("already under ACCESS EXCLUSIVE" in note for note in finding.notes)
     assert "db_index=False" in finding.fix
 
 

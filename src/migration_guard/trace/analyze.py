@@ -58,14 +58,36 @@ class OperationTrace:
                     modes |= rel_modes
         return lockmodes.strongest(modes)
 
-    def lock_for(self, relation: str) -> Lock | None:
-        """The strongest lock ``relation`` was under while the statements ran.
+    def _shown_mode(self, relation: str, expected: str | None) -> str | None:
+        own, held = self.strongest(relation), self.strongest(relation, held=True)
+        if not own:
+            return held
+        if (
+            expected
+            and held
+            and lockmodes.strength(own) < lockmodes.strength(expected) <= lockmodes.strength(held)
+        ):
+            return held  # the finding is about the lock held across these statements
+        return own
 
-        That includes locks taken earlier in the same transaction: they are what
-        blocks other sessions meanwhile.
+    def lock_for(self, relation: str, expected: str | None = None) -> Lock | None:
+        """The lock the statements took on ``relation``, else the one they ran under.
+
+        When the finding expects a lock that only an earlier statement of the
+        transaction took (a lock held across the operation), that one is shown.
         """
-        mode = self.strongest(relation, held=True)
+        mode = self._shown_mode(relation, expected)
         return Lock(relation, mode, lockmodes.blocks(mode)) if mode else None
+
+    def held_note(self, relation: str, expected: str | None = None) -> str | None:
+        """A stronger lock taken earlier in the transaction that was held meanwhile."""
+        shown, held = self._shown_mode(relation, expected), self.strongest(relation, held=True)
+        if not shown or not held or lockmodes.strength(held) <= lockmodes.strength(shown):
+            return None
+        return (
+            f"trace: {relation} was already under {lockmodes.describe_blocking(held)}, taken "
+            "earlier in the same transaction, while this ran"
+        )
 
     def lock_values(self, relation: str | None = None) -> tuple[Lock, ...]:
         """The strongest mode per relation, blocking ones first (all relations: None)."""
@@ -241,8 +263,14 @@ def merge(record: MigrationRecord, findings: list[Finding], ctx: RuleContext) ->
         if not trace.observed:
             trace = traces[index]
         ok, why = _confirms(finding, trace, prediction)
+        expected = {lock.relation: lock.mode for lock in finding.locks}
         observed_locks = tuple(
-            lock for lock in (trace.lock_for(rel) for rel in relations) if lock is not None
+            lock
+            for lock in (trace.lock_for(rel, expected.get(rel)) for rel in relations)
+            if lock is not None
+        )
+        held_notes = tuple(
+            n for n in (trace.held_note(rel, expected.get(rel)) for rel in relations) if n
         )
         evidence = dict(
             locks=observed_locks or finding.locks,
@@ -250,6 +278,8 @@ def merge(record: MigrationRecord, findings: list[Finding], ctx: RuleContext) ->
             scans=trace.scans_of(finding.table),
             duration_ms=round(trace.duration_ms, 2),
         )
+        if held_notes:
+            finding = finding.replace(notes=(*finding.notes, *held_notes))
         if ok:
             out.append(finding.replace(evidence=Evidence.OBSERVED, **evidence))
         else:
