@@ -258,6 +258,8 @@ def _check_not_applied(key: Key, database: str, notes: list[str]) -> None:
         applied = read_applied(database)
     except Exception as exc:  # no database, not PostgreSQL, no permission...
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = reason.split(": ", 1)[-1] if reason.startswith("cannot read") else reason
+        reason = reason if len(reason) <= 120 else reason[:117] + "..."
         notes.append(
             f"could not check whether {key[0]}.{key[1]} is applied on database {database!r} "
             f"({reason}); replace it only if no database has applied it."

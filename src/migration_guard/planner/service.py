@@ -276,9 +276,10 @@ def _plan_next_release(
     for entry in ready:
         steps = strategies.resume(entry.strategy, entry.resume, plan_ctx)
         chains.append(Chain(strategy=entry.strategy, steps=steps))
-    outcome.description = (
-        f"pending steps of {app}: release {min(by_plan.values())} of " + ", ".join(sorted(by_plan))
+    plans = ", ".join(
+        f"release {release} of the plan {plan}" for plan, release in sorted(by_plan.items())
     )
+    outcome.description = f"the pending steps of {app}: {plans}"
     leaves = sorted(k for k in loader.graph.leaf_nodes(app))
     inp = PlanInput(
         app_label=app,
