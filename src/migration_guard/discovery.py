@@ -20,6 +20,7 @@ import difflib
 import fnmatch
 import subprocess
 import sysconfig
+import traceback
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from django.apps import apps
 from django.db.migrations.exceptions import (
     AmbiguityError,
     BadMigrationError,
+    CircularDependencyError,
     InconsistentMigrationHistory,
     NodeNotFoundError,
 )
@@ -73,20 +75,62 @@ def load_graph() -> MigrationLoader:
     """The project's migration graph, from disk (no database)."""
     try:
         loader = MigrationLoader(None, ignore_no_migrations=True)
-    except (BadMigrationError, ImportError, SyntaxError) as exc:
-        raise MigrationLoadError(
-            f"cannot load the project's migrations: {exc}. Fix the file named above; "
-            "`python manage.py showmigrations` shows the same error."
-        ) from exc
     except NodeNotFoundError as exc:
         raise MigrationLoadError(
             f"a migration depends on one that does not exist: {exc}. Restore the missing "
             "migration or correct the dependency."
         ) from exc
+    except CircularDependencyError as exc:  # Django's loader checks for cycles itself
+        raise MigrationLoadError(_cycle_message(exc)) from exc
     except InconsistentMigrationHistory as exc:  # pragma: no cover - needs a database
         raise MigrationLoadError(str(exc)) from exc
+    except BadMigrationError as exc:
+        raise MigrationLoadError(f"cannot load the project's migrations: {exc}") from exc
+    except Exception as exc:  # whatever a migration module raises when imported
+        raise MigrationLoadError(
+            f"cannot load the project's migrations: {_import_failure(exc)}. Fix that file; "
+            "`python manage.py showmigrations` fails the same way."
+        ) from exc
     check_graph(loader)
     return loader
+
+
+def _cycle_message(exc: Exception) -> str:
+    return (
+        f"the migrations' dependencies form a cycle: {exc}. Break it by removing one "
+        "of those dependencies."
+    )
+
+
+def _shown(filename: str) -> str:
+    """``filename`` relative to the working folder when it is inside it."""
+    try:
+        return Path(filename).resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except (OSError, ValueError):
+        return filename
+
+
+def _import_failure(exc: BaseException) -> str:
+    """Which file and line failed to import, and how (no traceback needed)."""
+    kind = type(exc).__name__
+    if isinstance(exc, SyntaxError) and exc.filename:
+        detail = exc.msg or str(exc)
+        if "can't decode" in detail:
+            detail += (
+                " (save the file as UTF-8, or declare its encoding on its first line, "
+                "e.g. # -*- coding: latin-1 -*-)"
+            )
+        return f"{kind} in {_shown(exc.filename)}, line {exc.lineno}: {detail}"
+    # The frame just below Django's loader is the migration module being imported.
+    frames = traceback.extract_tb(exc.__traceback__)
+    below_loader = False
+    for frame in frames:
+        if frame.name == "load_disk" and frame.filename.endswith("loader.py"):
+            below_loader = True
+            continue
+        if below_loader and frame.name == "<module>":
+            return f"{kind} in {_shown(frame.filename)}, line {frame.lineno}: {exc}"
+    return f"{kind}: {exc}"
 
 
 def check_graph(loader: MigrationLoader) -> None:
@@ -96,10 +140,7 @@ def check_graph(loader: MigrationLoader) -> None:
     try:
         loader.graph.ensure_not_cyclic()
     except CircularDependencyError as exc:
-        raise MigrationLoadError(
-            f"the migrations' dependencies form a cycle: {exc}. Break it by removing one "
-            "of those dependencies."
-        ) from exc
+        raise MigrationLoadError(_cycle_message(exc)) from exc
     conflicts = loader.detect_conflicts()
     if conflicts:
         listed = "; ".join(f"{app}: {', '.join(sorted(names))}" for app, names in conflicts.items())

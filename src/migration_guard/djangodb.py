@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import os
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,6 +28,21 @@ POSTGRES_ENGINE = "django.db.backends.postgresql"
 #: Connection settings of the scratch server: nothing should wait forever
 #: there (a lock wait means the migration waits on itself).
 SCRATCH_SESSION_OPTIONS = "-c lock_timeout=60s -c idle_in_transaction_session_timeout=0"
+#: Overrides the scratch connection's ``lock_timeout`` (e.g. ``5s``, ``500ms``).
+LOCK_TIMEOUT_ENV = "MIGRATION_GUARD_SCRATCH_LOCK_TIMEOUT"
+_DURATION = re.compile(r"\d+(?:us|ms|s|min|h|d)?")
+
+
+def scratch_session_options() -> str:
+    """``SCRATCH_SESSION_OPTIONS``, with the lock_timeout of ``LOCK_TIMEOUT_ENV`` if set."""
+    value = os.environ.get(LOCK_TIMEOUT_ENV, "").strip()
+    if not value:
+        return SCRATCH_SESSION_OPTIONS
+    if not _DURATION.fullmatch(value):
+        raise ConfigurationError(
+            f"{LOCK_TIMEOUT_ENV} must be a PostgreSQL duration such as 60s or 500ms, got {value!r}"
+        )
+    return SCRATCH_SESSION_OPTIONS.replace("lock_timeout=60s", f"lock_timeout={value}")
 
 
 def engine_for(alias_settings: dict[str, Any]) -> str:
@@ -59,7 +76,7 @@ def connections_pointed_at(info: ConnectionInfo, alias: str = DEFAULT_DB_ALIAS) 
     try:
         for name, conf in saved.items():
             _drop_connection(name)
-            options = {"options": SCRATCH_SESSION_OPTIONS}
+            options = {"options": scratch_session_options()}
             options.update(info.django_settings()["OPTIONS"])
             raw = {
                 **{k: v for k, v in conf.items() if k in ("TIME_ZONE", "TEST")},

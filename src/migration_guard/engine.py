@@ -16,14 +16,18 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import logging
+import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from django.db import DEFAULT_DB_ALIAS, router
+from django.db import Error as DjangoDatabaseError
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.state import ProjectState
 
@@ -39,7 +43,7 @@ from .collect import (
 from .conf import Config
 from .discovery import Change, Key, Selection, full_plan, load_graph, select
 from .djangodb import connections_pointed_at, original_settings
-from .exceptions import ProviderError
+from .exceptions import ProviderError, ScratchDatabaseError
 from .findings import Category, Finding, Severity
 from .pgversion import PgFacts
 from .postgres import LocalCluster, PostgresOptions, open_server, version_text
@@ -156,11 +160,15 @@ def run_audit(request: AuditRequest, progress: Progress = _noop) -> AuditReport:
                 notes = list(run.notes) + cache.notes + size_notes
                 postgres = _postgres_info(config, server, stats)
             break
-        except ProviderError:
-            if attempt == 1 and cache.entry is not None:
+        except ProviderError as exc:
+            if attempt == 1 and cache.entry is not None and not _disk_full(exc):
                 cache.discard()  # a damaged entry: rebuild from scratch
                 continue
             raise
+        except (DjangoDatabaseError, psycopg.Error) as exc:  # not a finding: the server failed
+            raise ScratchDatabaseError(
+                f"the scratch PostgreSQL server failed: {database_error_text(exc)}"
+            ) from exc
     if postgres.production_major and postgres.production_major != postgres.major:
         notes.append(
             f"production runs PostgreSQL {postgres.production_major} but the audit ran on "
@@ -237,7 +245,11 @@ class _CacheUse:
         try:
             self.cache.store(self.key, server.save_data, dbname=dbname, migrations=len(self.base))
         except OSError as exc:
-            log.warning("could not write the base-state cache in %s: %s", self.cache.directory, exc)
+            log.warning(
+                "could not write the base-state cache in %s: %s",
+                self.cache.directory,
+                _os_error_text(exc),
+            )
 
     def discard(self) -> None:
         if self.entry is not None:
@@ -337,6 +349,7 @@ class _Run:
                     state = executor.apply_migration(state, migration)
                     applied.append(key)
                 except Exception as exc:
+                    self._check_server(key, exc, server)
                     broken.add(key)
                     state = self._state_of(loader, applied)
                     results.append(self._base_failure(migration, exc))
@@ -363,7 +376,8 @@ class _Run:
             try:
                 state = apply_recorded(executor, state, record, tracer)
                 applied.append(key)
-            except Exception:
+            except Exception as exc:
+                self._check_server(key, exc, server)
                 broken.add(key)
                 state = self._state_of(loader, applied)
                 with contextlib.suppress(Exception):
@@ -377,6 +391,38 @@ class _Run:
         if self.seeder is not None:
             self.notes.extend(self.seeder.notes())
         return results
+
+    def _check_server(self, key: Key, exc: BaseException, server: Any) -> None:
+        """Raise when a migration failed because the scratch server did, not the migration.
+
+        A full disk, no memory, an I/O error, or a connection that no longer
+        works (the server was killed or crashed) is no finding: the audit
+        stops with an error (exit 2) instead of reporting the migration.
+        """
+        trouble = _SERVER_TROUBLE.get(_sqlstate(exc) or "")
+        if trouble is None:
+            if self.connection.is_usable():
+                return
+            trouble = "stopped"
+        where = ""
+        if isinstance(server, LocalCluster) and server.directory is not None:
+            where = (
+                f" It ran in {server.directory.parent} (TMPDIR): free space there or point "
+                "TMPDIR at a larger folder."
+                if trouble == _SERVER_TROUBLE["53100"]
+                else ""
+            )
+            serious = [
+                line
+                for line in server.log_tail(200).splitlines()
+                if any(word in line for word in ("PANIC", "FATAL", "ERROR", "No space"))
+            ]
+            if serious:
+                where += "\nIts log says:\n" + "\n".join(serious[-5:])
+        raise ScratchDatabaseError(
+            f"the scratch PostgreSQL server {trouble} while {key[0]}.{key[1]} was applied, so "
+            f"the audit cannot go on:\n{database_error_text(exc)}\n{where.lstrip()}".rstrip()
+        ) from exc
 
     @staticmethod
     def _state_of(loader: Any, applied: list[Key]) -> ProjectState:
@@ -491,6 +537,53 @@ class _Run:
             operations=len(record.operations),
             trace=analyze.observed_operations(record) if self.config.trace else (),
         )
+
+
+def _os_error_text(exc: OSError) -> str:
+    """One line for an OSError; ``shutil.copytree`` gathers one error per file."""
+    if isinstance(exc, shutil.Error) and exc.args and isinstance(exc.args[0], list):
+        errors = exc.args[0]
+        if errors:
+            first = errors[0][-1] if isinstance(errors[0], tuple) else errors[0]
+            more = f" (and {len(errors) - 1} more files)" if len(errors) > 1 else ""
+            return f"{first}{more}"
+    return str(exc)
+
+
+#: SQLSTATEs that say the scratch server is in trouble, not the migration.
+_SERVER_TROUBLE = {
+    "53100": "ran out of disk space",
+    "53200": "ran out of memory",
+    "58030": "hit an I/O error",
+}
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        state = getattr(getattr(cause, "diag", None), "sqlstate", None) or getattr(
+            cause, "sqlstate", None
+        )
+        if state:
+            return str(state)
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """Did ``exc`` come from a full disk (then a cache entry is not to blame)?"""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, OSError) and cause.errno == errno.ENOSPC:
+            return True
+        if "No space left on device" in str(cause):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def _checked(rule: Any, produced: Any, ctx: RuleContext) -> Iterator[Finding]:

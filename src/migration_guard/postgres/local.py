@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import errno
 import glob
 import logging
 import os
@@ -329,6 +330,13 @@ class LocalCluster:
     def __enter__(self) -> LocalCluster:
         try:
             self._start()
+        except OSError as exc:  # a full disk, a folder we may not write...
+            where = self._dir.parent if self._dir is not None else _short_tempdir()
+            self._cleanup()
+            raise ProviderError(
+                f"cannot set up a throwaway PostgreSQL cluster in {where}: {exc}."
+                + (_NO_SPACE_HINT if exc.errno == errno.ENOSPC else "")
+            ) from exc
         except BaseException:
             self._cleanup()
             raise
@@ -350,6 +358,12 @@ class LocalCluster:
         self._bindir_in_use = self.bindir
         if run_as is not None:
             os.chown(self._dir, run_as.pw_uid, run_as.pw_gid)
+            if not _traversable_by(self._dir, run_as):
+                raise ProviderError(
+                    f"PostgreSQL runs as {run_as.pw_name!r} (it refuses root), and that user "
+                    f"cannot reach {self._dir.parent}: make the folder searchable "
+                    f"(chmod o+x) or point TMPDIR at one it can reach, such as /tmp."
+                )
             if not _traversable_by(self.bindir, run_as):
                 self._bindir_in_use = self._private_copy_of_binaries(run_as)
         started = time.monotonic()
@@ -401,9 +415,10 @@ class LocalCluster:
             group=self._gid,
         )
         if init.returncode != 0:
+            output = (init.stderr or init.stdout).strip()
             raise ProviderError(
-                f"initdb failed (exit {init.returncode}) with {bindir / 'initdb'}:\n"
-                f"{(init.stderr or init.stdout).strip()}"
+                f"initdb failed (exit {init.returncode}) with {bindir / 'initdb'}:\n{output}"
+                + ("\n" + _NO_SPACE_HINT.strip() if "No space left on device" in output else "")
             )
 
     def _copy_data_in(self, source: Path, data: Path) -> None:
@@ -439,6 +454,13 @@ class LocalCluster:
         self._wait_ready(info, logfile)
         self._info = info
 
+    def log_tail(self, lines: int = 10) -> str:
+        """The last lines of the server's log ("" when there is none)."""
+        if self._dir is None or not (self._dir / "postgres.log").is_file():
+            return ""
+        text = _tail(self._dir / "postgres.log", lines)
+        return "" if text.startswith("(") else text
+
     def save_data(self, dest: Path) -> None:
         """Copy the data directory to ``dest`` while the server is cleanly stopped.
 
@@ -451,8 +473,10 @@ class LocalCluster:
         with shielded():
             _stop(self._proc)
             self._proc = None
-        shutil.copytree(self._dir / "data", dest, symlinks=True)
-        self._launch()
+        try:
+            shutil.copytree(self._dir / "data", dest, symlinks=True)
+        finally:  # the audit goes on even when the copy failed (a full disk)
+            self._launch()
 
     def _private_copy_of_binaries(self, run_as: pwd.struct_passwd) -> Path:
         """Copy the server install where ``run_as`` can reach it (root-only folders).
@@ -505,6 +529,12 @@ class LocalCluster:
             self._info = None
             if directory is not None:
                 shutil.rmtree(directory, ignore_errors=True)
+
+
+_NO_SPACE_HINT = (
+    " The disk is full: free space there, or point TMPDIR at a folder with a few hundred "
+    "MB free (the cluster, its socket and log live in a folder under TMPDIR)."
+)
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

@@ -84,4 +84,4 @@ def scratch_database(
                 try:
                     drop_database(server, name)
                 except psycopg.Error as exc:
-                    log.warning("could not drop scratch database %s: %s", name, exc)
+                    log.warning("could not drop scratch database %s: %s", name, redact(str(exc)))

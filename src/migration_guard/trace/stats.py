@@ -221,8 +221,11 @@ def open_stats(config: Config) -> Iterator[StatsConnection | None]:
         return
     try:
         stats = StatsConnection(url)
-    except psycopg.Error as exc:  # a bad URL (conninfo syntax)
-        raise StatsUnavailable(f"--stats-url is not a valid URL: {redact(str(exc))}") from None
+    except (psycopg.Error, ValueError) as exc:  # a bad URL (conninfo syntax, a port not a number)
+        raise StatsUnavailable(
+            f"--stats-url is not a valid PostgreSQL URL ({redact(str(exc)).strip()}): "
+            f"{redact(url)}. Expected postgresql://user:password@host:port/dbname"
+        ) from None
     try:
         yield stats
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -207,6 +208,10 @@ class Command(BaseCommand):
         except Interrupted as exc:
             raise CommandError(
                 f"interrupted by signal {exc.signum}; cleaned up", returncode=2
+            ) from None
+        except KeyboardInterrupt:  # SIGINT: every `with` block has cleaned up on the way out
+            raise CommandError(
+                f"interrupted by signal {int(signal.SIGINT)}; cleaned up", returncode=2
             ) from None
         render_options = RenderOptions(style=self.style, verbosity=verbosity, manage=request.manage)
         for fmt, destination in pairs:
