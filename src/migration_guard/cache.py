@@ -115,6 +115,9 @@ class BaseStateCache:
         path = self.directory / key
         manifest = path / MANIFEST
         if not manifest.is_file():
+            if path.exists():  # entries are renamed into place whole: this one was damaged
+                log.warning("cache entry %s has no manifest; rebuilding it", path)
+                self.invalidate(key)
             return None
         try:
             meta = json.loads(manifest.read_text())

@@ -524,7 +524,9 @@ class LocalCluster:
         with shielded():
             proc, self._proc = self._proc, None
             if proc is not None and proc.poll() is None:
-                _stop(proc)
+                # Its folder goes next: no checkpoint needed, and a server stuck in
+                # crash recovery (a full disk) would not honour a fast shutdown quickly.
+                _stop(proc, immediate=True)
             directory, self._dir = self._dir, None
             self._info = None
             if directory is not None:
@@ -537,9 +539,10 @@ _NO_SPACE_HINT = (
 )
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """Fast shutdown, then immediate shutdown, then kill."""
-    for sig, wait in ((signal.SIGINT, _STOP_TIMEOUT), (signal.SIGQUIT, 5.0), (signal.SIGKILL, 5.0)):
+def _stop(proc: subprocess.Popen[bytes], *, immediate: bool = False) -> None:
+    """Fast shutdown (unless ``immediate``), then immediate shutdown, then kill."""
+    steps = [(signal.SIGINT, _STOP_TIMEOUT), (signal.SIGQUIT, 5.0), (signal.SIGKILL, 5.0)]
+    for sig, wait in steps[1:] if immediate else steps:
         with contextlib.suppress(ProcessLookupError):
             proc.send_signal(sig)
         try:
