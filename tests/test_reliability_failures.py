@@ -175,3 +175,52 @@ def test_failing_migrations_are_findings_and_the_run_goes_on(project, pg_server,
     assert list(before) == [("inv", "0003_unique"), ("inv", "0004_note")]
     assert "(before the change) failed" in _failed(before[("inv", "0003_unique")])
     assert before[("inv", "0004_note")]["status"] == "skipped"
+
+
+# --- text the SQL reading code must survive ----------------------------------------------------
+#
+# Arbitrary text never crashes sqlfacts (tests/test_sqlfacts.py: hypothesis tests
+# test_parse_never_raises_on_text, test_parse_never_raises_on_fragments,
+# test_fragments_do_not_raise, test_pathological_text_is_fast). Here, hostile RunSQL
+# goes through the whole audit: PostgreSQL rejects the first one, the rules read
+# every operation's SQL (collected statically after the failure), and the report is
+# a migration-failed finding, nothing else going wrong.
+
+JUNK = [
+    "SELECT 'never closed",
+    "/* a comment never closed; DROP TABLE x",
+    "$$ dangling dollar quote",
+    "SELECT $a$ $b$ nested $b$ $a$; SELECT E'\\\\'' ;;; ALTER TABLE",
+    "SELECT 1 /* \\x00 */",
+    "ʕ•ᴥ•ʔ ; ;; UPDATE",
+    'ALTER TABLE "unterminated identifier SET NOT NULL',
+    "CREATE INDEX CONCURRENTLY ON",
+    "-- only a comment",
+    "",
+]
+
+
+def test_hostile_runsql_text_is_a_finding_not_a_crash(make_app):
+    ops = [f"migrations.RunSQL({text!r}, migrations.RunSQL.noop)" for text in JUNK]
+    order = "migrations.CreateModel('Order', [('id', models.BigAutoField(primary_key=True))])"
+    for operations in (ops, list(reversed(ops))):
+        app = make_app([order], operations)
+        report = app.audit()
+        [result] = report.migrations
+        assert result.status == "failed", result
+        assert result.operations == len(JUNK)
+        [failed] = app.findings(report, "migration-failed")
+        assert "ERROR: " in failed.message, failed.message
+
+
+def test_the_scratch_lock_timeout_knob_is_checked(monkeypatch):
+    from migration_guard.djangodb import LOCK_TIMEOUT_ENV, scratch_session_options
+    from migration_guard.exceptions import ConfigurationError
+
+    monkeypatch.setenv(LOCK_TIMEOUT_ENV, "1500ms")
+    assert "-c lock_timeout=1500ms" in scratch_session_options()
+    monkeypatch.setenv(LOCK_TIMEOUT_ENV, "5s -c statement_timeout=1")
+    with pytest.raises(ConfigurationError, match=LOCK_TIMEOUT_ENV):
+        scratch_session_options()
+    monkeypatch.delenv(LOCK_TIMEOUT_ENV)
+    assert "-c lock_timeout=60s" in scratch_session_options()

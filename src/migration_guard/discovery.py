@@ -421,6 +421,9 @@ def read_applied(alias: str) -> set[Key]:
             rows = pg.execute("SELECT app, name FROM django_migrations").fetchall()
     except psycopg.Error as exc:
         raise SelectionError(
-            f"cannot read applied migrations from database {alias!r}: {redact(str(exc)).strip()}"
+            f"cannot read applied migrations from database {alias!r}: "
+            f"{redact(str(exc)).strip()}\n--unapplied reads django_migrations through "
+            f"DATABASES[{alias!r}] (read only): check that it is reachable from here, or choose "
+            "the change another way (app_label [migration_name], --since REF, --all)."
         ) from exc
     return {(str(a), str(n)) for a, n in rows}
