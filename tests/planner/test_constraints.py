@@ -34,6 +34,11 @@ def shop(project_factory):
     )
     project.edit(
         "shop/models.py",
+        "    name = models.CharField(max_length=255)\n",
+        "    name = models.CharField(max_length=255, unique=True)\n",
+    )
+    project.edit(
+        "shop/models.py",
         "    stock = models.IntegerField(default=0)\n",
         "    stock = models.PositiveIntegerField(default=0)\n"
         "    barcode = models.CharField(max_length=40, null=True, db_index=True)\n",
@@ -97,6 +102,7 @@ def test_shop_plan_is_proven(shop):
     assert "shop_product_stock_max" in constraint_names
     assert "shop_customer_loyalty_points_check" in constraint_names
     assert "shop_product_stock_check" in constraint_names
+    assert any(n.startswith("shop_product_name_") and n.endswith("_uniq") for n in constraint_names)
     order_names = {row[0] for row in order_indexes}
     assert "shop_order_total_idx" in order_names
     assert "shop_order_status_created_idx" not in order_names

@@ -270,3 +270,94 @@ def test_removal_release_2(removals):
     assert_golden("remove_release_2", second.files)
     assert_proven(second.proof)
     assert second.proof["facts"] == [[[True, True]], []]
+
+
+# -- the same patterns from existing migrations --------------------------------------------
+
+RENAME_HAZARD = """\
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("blog", "0019_hazard_update_without_where"),
+    ]
+
+    operations = [
+        migrations.RenameField(
+            model_name="post",
+            old_name="summary",
+            new_name="abstract",
+        ),
+        migrations.RenameModel(
+            old_name="Comment",
+            new_name="Remark",
+        ),
+    ]
+"""
+
+
+@pytest.fixture(scope="module")
+def replaced(project_factory):
+    project = project_factory("expand_replaced")
+    # blog: renames written by hand (makemigrations --noinput never assumes a rename)
+    project.edit(
+        "blog/models.py",
+        "    summary = models.TextField(blank=True)\n",
+        "    abstract = models.TextField(blank=True)\n",
+    )
+    project.edit("blog/admin.py", '"title", "summary"', '"title", "abstract"')
+    project.edit("blog/models.py", "class Comment(models.Model):", "class Remark(models.Model):")
+    project.edit("blog/admin.py", "Comment", "Remark", count=10)
+    (project.root / "blog/migrations/0020_hazard_renames.py").write_text(RENAME_HAZARD)
+    # shop: a type change and a table rename, written by makemigrations
+    project.edit(
+        "shop/models.py",
+        "    stock = models.IntegerField(default=0)\n",
+        "    stock = models.BigIntegerField(default=0)\n",
+    )
+    project.edit(
+        "shop/models.py",
+        '        ordering = ["id"]\n',
+        '        ordering = ["id"]\n        db_table = "shop_order_line"\n',
+    )
+    project.manage("makemigrations", "shop", "--name", "hazard_type_and_table")
+    blog, blog_output = plan(project, "blog", "0020_hazard_renames", "--no-verify")
+    shop, shop_output = plan(project, "shop", "0026_hazard_type_and_table", "--no-verify")
+    blog_scenario = Scenario(
+        project, "blog", blog, blog_output, collect_files(project, "blog", blog)
+    )
+    shop_scenario = Scenario(
+        project, "shop", shop, shop_output, collect_files(project, "shop", shop)
+    )
+    blog_scenario.proof = project.check(
+        "blog", written=blog, back=LAST_BLOG, tables=["blog_post", "blog_comment"]
+    )
+    shop_scenario.proof = project.check(
+        "shop",
+        written=shop,
+        back=LAST_SHOP,
+        probes=[
+            OLD_PRODUCT_INSERT.format(n=1),
+            "INSERT INTO shop_orderitem (order_id, product_id, quantity, unit_price) "
+            "SELECT min(o.id), max(p.id), 2, 3 FROM shop_order o, shop_product p",
+        ],
+        tables=["shop_product", "shop_orderitem"],
+    )
+    return blog_scenario, shop_scenario
+
+
+def test_replaced_renames(replaced):
+    blog, _ = replaced
+    assert_golden("rename_replaced", blog.files)
+    assert not (blog.project.root / "blog/migrations/0020_hazard_renames.py").exists()
+    assert "rename-state-only" in blog.output
+    assert_proven(blog.proof)
+
+
+def test_replaced_type_change_and_table_rename(replaced):
+    _, shop = replaced
+    assert_golden("type_and_table_replaced", shop.files)
+    assert "type-change-expand-contract" in shop.output
+    assert "rename-table-with-view" in shop.output
+    assert_proven(shop.proof)

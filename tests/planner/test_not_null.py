@@ -186,3 +186,45 @@ def test_built_in_verification(project_factory):
     assert "Verified on PostgreSQL" in output
     assert "forward and backward OK" in output
     assert "audit: no error" in output
+
+
+@pytest.fixture(scope="module")
+def volatile(project_factory):
+    """A NOT NULL field whose database default is volatile: all steps ship in one release."""
+    project = project_factory("volatile")
+    project.edit(
+        "blog/models.py",
+        "from django.db import models\n",
+        "from django.contrib.postgres.functions import RandomUUID\nfrom django.db import models\n",
+    )
+    project.edit(
+        "blog/models.py",
+        "    view_count = models.IntegerField(default=0)\n",
+        "    view_count = models.IntegerField(default=0)\n"
+        "    token = models.UUIDField(db_default=RandomUUID())\n",
+    )
+    written, output = plan(project, "blog", "--no-verify")
+    scenario = Scenario(project, "blog", written, output, collect_files(project, "blog", written))
+    scenario.proof = project.check(
+        "blog",
+        written=written,
+        back=LAST_BLOG,
+        probes=[old_post_insert(1)],
+        facts=[
+            "SELECT count(*), count(DISTINCT token) FROM blog_post",
+            NULLABLE.format("token"),
+        ],
+        tables=["blog_post"],
+    )
+    return scenario
+
+
+def test_volatile_db_default_in_one_release(volatile):
+    assert_golden("not_null_volatile_db_default", volatile.files)
+    assert "zero_downtime_plan.json" not in volatile.files  # nothing for a later release
+    assert "SET DEFAULT (GEN_RANDOM_UUID())" in "".join(volatile.files.values())
+    assert_proven(volatile.proof)
+    counts, nullable = volatile.proof["facts"]
+    rows, distinct = counts[0]
+    assert rows == distinct  # every row has its own value, the probe's too
+    assert nullable == [["NO"]]

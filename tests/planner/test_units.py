@@ -128,6 +128,9 @@ MIGRATION = textwrap.dedent(
 
 
     class Migration(migrations.Migration):
+        initial = True
+        migration_guard_ignore = ["lock-timeout-missing"]
+
         dependencies = [
             ("blog", "0001_initial"),
         ]
@@ -152,6 +155,39 @@ def test_parse_and_carry_code(tmp_path):
     imports, code = carried_code(parsed, set(run_python.names))
     assert imports == ["from django.db import migrations", "from django.db.models import F"]
     assert [c.splitlines()[0] for c in code] == ["BATCH = 10", "def forwards(apps, schema_editor):"]
+    assert parsed.class_attributes == [
+        "initial = True",
+        'migration_guard_ignore = ["lock-timeout-missing"]',
+    ]
+
+
+def test_writer_layout_follows_django():
+    from migration_guard.planner.model import PlannedMigration
+    from migration_guard.planner.writer import render_migration
+
+    planned = PlannedMigration(
+        app_label="blog",
+        name="0002_x",
+        atomic=False,
+        steps=[],
+        dependencies=[("blog", "0001_initial"), ("__setting__", "AUTH_USER_MODEL")],
+        class_attributes=["initial = True"],
+    )
+    text = render_migration(planned, "# header")
+    assert text == (
+        "# header\n\n"
+        "from django.conf import settings\n"
+        "from django.db import migrations\n\n\n"
+        "class Migration(migrations.Migration):\n\n"
+        "    initial = True\n\n"
+        "    atomic = False\n\n"
+        "    dependencies = [\n"
+        "        ('blog', '0001_initial'),\n"
+        "        migrations.swappable_dependency(settings.AUTH_USER_MODEL),\n"
+        "    ]\n\n"
+        "    operations = [\n"
+        "    ]\n"
+    )
 
 
 def test_rewire_dependency_keeps_quotes_and_layout():

@@ -181,6 +181,8 @@ class PlannedMigration:
     #: Operations before and after those of the steps (lock_timeout).
     lead: list[OpSpec] = dataclasses.field(default_factory=list)
     tail: list[OpSpec] = dataclasses.field(default_factory=list)
+    #: Other class attributes of the replaced migration (``initial = True``...), as source.
+    class_attributes: list[str] = dataclasses.field(default_factory=list)
     #: Module-level code carried over from the replaced migration.
     carried_code: list[str] = dataclasses.field(default_factory=list)
     carried_imports: list[str] = dataclasses.field(default_factory=list)

@@ -369,6 +369,8 @@ def _assemble(
             count=len(slots),
         )
         if index == 0:
+            if inp.original is not None:
+                migration.class_attributes = list(inp.original.parsed.class_attributes)
             if inp.dependency_source is not None:
                 migration.dependency_source = inp.dependency_source
             else:

@@ -44,6 +44,8 @@ class MigrationFile:
     run_before_source: str | None
     statements: list[ModuleStatement]
     docstring: str | None
+    #: Other class attributes of Migration (``initial = True``, audit ignores...), as source.
+    class_attributes: list[str] = dataclasses.field(default_factory=list)
 
 
 def _offsets(text: str) -> list[int]:
@@ -126,6 +128,7 @@ def parse_migration_file(path: Path) -> MigrationFile:
     statements: list[ModuleStatement] = []
     operations: list[SourceOp] | None = None
     dependencies = run_before = None
+    attributes: list[str] = []
     previous_end = 0
     for index, node in enumerate(tree.body):
         if (
@@ -138,6 +141,7 @@ def parse_migration_file(path: Path) -> MigrationFile:
             continue
         if isinstance(node, ast.ClassDef) and node.name == "Migration":
             operations, dependencies, run_before = _class_parts(text, starts, lines, node)
+            attributes = _other_attributes(text, starts, node)
             previous_end = node.end_lineno or node.lineno
             continue
         if isinstance(node, ast.ImportFrom) and node.module == "__future__":
@@ -169,7 +173,25 @@ def parse_migration_file(path: Path) -> MigrationFile:
         run_before_source=run_before,
         statements=statements,
         docstring=docstring,
+        class_attributes=attributes,
     )
+
+
+#: Migration attributes the plan writes itself.
+_OWN_ATTRIBUTES = {"dependencies", "operations", "run_before", "atomic", "replaces"}
+
+
+def _other_attributes(text: str, starts: list[int], node: ast.ClassDef) -> list[str]:
+    out = []
+    for stmt in node.body:
+        if not isinstance(stmt, (ast.Assign, ast.AnnAssign)):
+            continue
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+        names = {t.id for t in targets if isinstance(t, ast.Name)}
+        if names and not names & _OWN_ATTRIBUTES:
+            column = _col(text, starts, stmt.lineno, stmt.col_offset)
+            out.append(textwrap.dedent(" " * column + _segment(text, starts, stmt)))
+    return out
 
 
 def _class_parts(

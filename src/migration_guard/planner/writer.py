@@ -263,6 +263,7 @@ def render_migration(planned: PlannedMigration, header: str) -> str:
         imports=sort_imports(imports),
         module_code=module_code,
         atomic=planned.atomic,
+        attributes=[reindent(a, 1) for a in planned.class_attributes],
         dependencies=dep_text,
         operations="\n".join(op_lines) + ("\n" if op_lines else ""),
         run_before=planned.run_before_source,

@@ -15,6 +15,17 @@
 #   "shop_customer_phone_d24ce918"; DROP INDEX CONCURRENTLY IF EXISTS
 #   "shop_customer_phone_d24ce918_like"; then migrate again.
 #
+# Build the unique index of shop_product.name CONCURRENTLY.
+#   ADD CONSTRAINT ... UNIQUE would build its index under ACCESS EXCLUSIVE: nobody
+#   could read or write shop_product meanwhile. The unique index
+#   shop_product_name_b8d5e94c_uniq is built first with CREATE UNIQUE INDEX
+#   CONCURRENTLY (SHARE UPDATE EXCLUSIVE: reads and writes go on). It cannot run in a
+#   transaction, hence atomic = False.
+#   If a CONCURRENTLY build fails (lock timeout, deadlock, duplicate values), it
+#   leaves an INVALID index behind: run DROP INDEX CONCURRENTLY IF EXISTS
+#   "shop_product_name_b8d5e94c_uniq"; DROP INDEX CONCURRENTLY IF EXISTS
+#   "shop_product_name_b8d5e94c_like"; then migrate again.
+#
 # Build index shop_order_total_idx on shop_order CONCURRENTLY.
 #   CREATE INDEX would hold SHARE on shop_order for the whole build: every write
 #   waits. CREATE INDEX CONCURRENTLY takes SHARE UPDATE EXCLUSIVE, which blocks
@@ -70,6 +81,14 @@ class Migration(migrations.Migration):
                     reverse_sql='DROP INDEX CONCURRENTLY IF EXISTS "shop_customer_phone_d24ce918_like"',
                 ),
             ],
+        ),
+        migrations.RunSQL(
+            sql='CREATE UNIQUE INDEX CONCURRENTLY "shop_product_name_b8d5e94c_uniq" ON "shop_product" ("name")',
+            reverse_sql='DROP INDEX CONCURRENTLY IF EXISTS "shop_product_name_b8d5e94c_uniq"',
+        ),
+        migrations.RunSQL(
+            sql='CREATE INDEX CONCURRENTLY "shop_product_name_b8d5e94c_like" ON "shop_product" ("name" varchar_pattern_ops)',
+            reverse_sql='DROP INDEX CONCURRENTLY IF EXISTS "shop_product_name_b8d5e94c_like"',
         ),
         django.contrib.postgres.operations.AddIndexConcurrently(
             model_name='order',

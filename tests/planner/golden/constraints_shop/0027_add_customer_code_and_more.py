@@ -1,4 +1,5 @@
-# plan_zero_downtime shop: release 1, migration 2 of 8 in this release (expand).
+# plan_zero_downtime shop: release 1, migration 2 of 8 in this release (expand,
+# enforce).
 #
 # Add shop_customer.code alone (its unique index and constraint follow).
 #   The new column is added alone, nullable: a catalog-only change, ACCESS EXCLUSIVE
@@ -25,6 +26,11 @@
 #   for milliseconds. AddField would also build its index in the same transaction,
 #   under SHARE (writes wait for the whole build): the index follows, built
 #   CONCURRENTLY.
+#
+# ADD CONSTRAINT shop_product_name_b8d5e94c_uniq UNIQUE USING INDEX on shop_product.
+#   ADD CONSTRAINT ... UNIQUE USING INDEX turns the index built by the previous
+#   migration into the constraint: catalog-only, ACCESS EXCLUSIVE on shop_product for
+#   milliseconds, no scan and no build. Django's state gets the constraint here.
 #
 # Add CHECK ("stock" >= 0) on shop_product NOT VALID.
 #   The column type of shop_product.stock brings CHECK ("stock" >= 0): written inline,
@@ -126,6 +132,21 @@ class Migration(migrations.Migration):
                     model_name='product',
                     name='barcode',
                     field=models.CharField(max_length=40, null=True),
+                ),
+            ],
+        ),
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AlterField(
+                    model_name='product',
+                    name='name',
+                    field=models.CharField(max_length=255, unique=True),
+                ),
+            ],
+            database_operations=[
+                migrations.RunSQL(
+                    sql='ALTER TABLE "shop_product" ADD CONSTRAINT "shop_product_name_b8d5e94c_uniq" UNIQUE USING INDEX "shop_product_name_b8d5e94c_uniq"',
+                    reverse_sql='ALTER TABLE "shop_product" DROP CONSTRAINT "shop_product_name_b8d5e94c_uniq"',
                 ),
             ],
         ),
