@@ -213,6 +213,25 @@ def test_hostile_runsql_text_is_a_finding_not_a_crash(make_app):
         assert "ERROR: " in failed.message, failed.message
 
 
+def test_operations_on_models_that_do_not_exist_are_findings(make_app):
+    """What `migrate` would refuse at run time is a finding, not a crash of the audit."""
+    order = "migrations.CreateModel('Order', [('id', models.BigAutoField(primary_key=True))])"
+    for operation, needle in (
+        ("migrations.AddField('ghost', 'n', models.IntegerField(null=True))", "ghost"),
+        (
+            "migrations.AddField('order', 'g', models.ForeignKey('ghost', models.CASCADE, "
+            "null=True))",
+            "ghost",
+        ),
+    ):
+        app = make_app([order], [operation], ["migrations.DeleteModel('order')"])
+        report = app.audit(2, 3)
+        first, second = report.migrations
+        assert first.status == "failed", first
+        assert needle in (first.error or "").lower(), first.error
+        assert second.status == "skipped", second
+
+
 def test_the_scratch_lock_timeout_knob_is_checked(monkeypatch):
     from migration_guard.djangodb import LOCK_TIMEOUT_ENV, scratch_session_options
     from migration_guard.exceptions import ConfigurationError

@@ -191,6 +191,20 @@ def test_postgres_killed_mid_run_is_an_error_and_nothing_is_left(project):
     assert_nothing_left(project, folder)
 
 
+@needs_cluster
+@pytest.mark.skipif(os.geteuid() != 0, reason="only as root does the server run as another user")
+def test_as_root_a_tmpdir_the_server_user_cannot_reach_is_named(project):
+    project.migration("0001_initial", [CREATE_ITEM])
+    project.tmpdir.chmod(0o700)
+    assert SOURCE is not None
+    result = project.run("inv", "0001", "--postgres", SOURCE)
+    assert result.returncode == 2, result.output
+    assert "Traceback" not in result.output
+    assert f"cannot reach {project.tmpdir}" in result.stderr
+    assert "chmod o+x" in result.stderr
+    assert list(project.tmpdir.iterdir()) == []
+
+
 # --- a full disk ------------------------------------------------------------------------
 #
 # TMPDIR (where the throwaway cluster lives) or the cache folder is a small tmpfs,

@@ -62,6 +62,11 @@ CASES = {
         ["--all"],
         ["NameError", "undefined_name", "inv/migrations/0002_raises.py"],
     ),
+    "no-migration-class": (
+        [("0001_initial", [CREATE_ITEM]), ("0002_empty", "OPERATIONS = []\n")],
+        ["--all"],
+        ["Migration 0002_empty in app inv has no Migration class"],
+    ),
     "missing-dependency": (
         [("0001_initial", [CREATE_ITEM]), ("0002_note", [ADD_NOTE], ["0001_gone"])],
         ["--all"],
