@@ -87,6 +87,10 @@ def test_name_and_batch_size(project_factory):
     )
     assert written == ["0020_post_public_id", "0021_post_public_id_backfill"]
     assert "BATCH_SIZE = 50\n" in project.read(f"blog/migrations/{written[1]}.py")
+    # CI: release 2 waiting for the deploy is not a plan to write
+    check = project.plan("blog", "--check")
+    assert "wait for a later release" in check.stdout
+    assert project.plan("blog", "--check", "--next-release", expect=1).returncode == 1
 
 
 def test_postgres_18_uses_not_null_not_valid(project_factory):

@@ -36,7 +36,7 @@ from ..pgversion import PgFacts
 from . import strategies
 from .context import OpContext, PlanContext, sql_connection
 from .errors import PlanError
-from .inputs import PlanInput, check_app, from_migration, from_models, next_number, number_of
+from .inputs import PlanInput, check_app, from_migration, from_models, next_number
 from .model import Chain, FileChange, ModelEdit, PendingStep, PlannedMigration, SourceOp
 from .modeledit import apply_edits, models_path
 from .record import read_record, record_path, render_record
@@ -188,8 +188,12 @@ def build_plan(request: PlanRequest) -> PlanOutcome:
         use_db_default = django.VERSION >= (5, 0)
     elif use_db_default and django.VERSION < (5, 0):
         raise PlanError("db_default needs Django 5.0+: drop --db-default")
+    # --check is for CI: steps waiting for a later release are expected there, not a plan.
     resuming = inp is None or (
-        not inp.operations and request.migration_name is None and bool(pending)
+        not inp.operations
+        and request.migration_name is None
+        and bool(pending)
+        and request.mode != "check"
     )
     before = inp.before if inp is not None and not resuming else loader.project_state()
     plan_ctx = PlanContext(
@@ -212,6 +216,12 @@ def build_plan(request: PlanRequest) -> PlanOutcome:
     if not inp.operations:
         outcome.kind = "nothing"
         outcome.notes.append(f"No changes detected in app {app!r}.")
+        if pending:
+            outcome.notes.append(
+                f"{len(pending)} step(s) wait for a later release in {rec_path.parent.name}/"
+                f"{rec_path.name}: `{request.manage} plan_zero_downtime {app}` writes them once "
+                "the release before is deployed."
+            )
         return outcome
     chains = _chains(inp, plan_ctx)
     if inp.original is not None and not any(c.planned for c in chains):
@@ -727,31 +737,21 @@ def restore(backup: list[tuple[Path, str | None]]) -> None:
 
 
 def _forget_modules(paths: list[Path]) -> None:
-    """Drop imported modules of changed files so the next loader reads them anew."""
+    """Forget the imported migration modules of the folders that changed.
+
+    The next ``MigrationLoader`` then imports them from disk again: rewired
+    dependencies are read anew, and a removed migration is not found in
+    ``sys.modules``. models.py stays imported (the app registry holds its classes).
+    """
     importlib.invalidate_caches()
-    resolved = {p.resolve() for p in paths}
-    folders = {p.parent for p in resolved}
+    folders = {p.resolve().parent for p in paths if p.resolve().parent.name == "migrations"}
     for name, module in list(sys.modules.items()):
         filename = getattr(module, "__file__", None)
-        if not filename:
+        if not filename or not filename.endswith(".py"):
             continue
         file_path = Path(filename).resolve()
-        if file_path in resolved or (
-            file_path.parent in folders and file_path.name != "__init__.py"
-        ):
-            if file_path.suffix == ".py" and "migrations" in file_path.parts:
-                del sys.modules[name]
-            elif file_path in resolved and file_path.suffix == ".py":
-                # models modules stay imported (the registry holds their classes)
-                continue
-
-
-def relative(path: Path, root: Path | None = None) -> str:
-    root = root or Path.cwd()
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return path.as_posix()
+        if file_path.parent in folders and file_path.name != "__init__.py":
+            del sys.modules[name]
 
 
 __all__ = [
@@ -759,6 +759,5 @@ __all__ = [
     "PlanOutcome",
     "PlanRequest",
     "build_plan",
-    "number_of",
     "run_plan",
 ]
