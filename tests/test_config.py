@@ -25,7 +25,8 @@ def test_defaults():
 def test_precedence_pyproject_then_settings_then_command_line(tmp_path):
     path = write_pyproject(
         tmp_path,
-        '[tool.migration_guard]\nfail-on = "warning"\npostgres-version = 14\nbase_ref = "develop"\n',
+        "[tool.migration_guard]\n"
+        'fail-on = "warning"\npostgres-version = 14\nbase_ref = "develop"\n',
     )
     cfg = build_config(
         {"postgres_version": 16},

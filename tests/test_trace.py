@@ -274,3 +274,18 @@ def test_vacuum_full_in_a_non_atomic_migration_is_seen_rewriting(make_app, pg_ur
     assert "AccessExclusiveLock" in modes(seen, table)
     (finding,) = app.findings(report, "vacuum-full")
     assert finding.evidence.value == "observed"
+
+
+def test_brief_lock_advice_is_quiet_when_the_migration_sets_lock_timeout(make_app, pg_url):
+    app = make_app(
+        [ORDER],
+        [
+            "migrations.RunSQL(\"SET LOCAL lock_timeout = '5s'\", migrations.RunSQL.noop)",
+            "migrations.AddField('order', 'note', models.TextField(null=True))",
+        ],
+    )
+    report = app.audit(database_url=pg_url)
+    assert app.findings(report, "observed-blocking-lock") == []
+    assert app.findings(report, "lock-timeout-missing") == []
+    bare = make_app([ORDER], ["migrations.AddField('order', 'note', models.TextField(null=True))"])
+    assert app.findings(bare.audit(database_url=pg_url), "lock-timeout-missing")

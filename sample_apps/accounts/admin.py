@@ -20,7 +20,15 @@ class UserAdmin(BaseUserAdmin):
         *BaseUserAdmin.fieldsets,
         (
             "Activity",
-            {"fields": ["email_verified", "marketing_opt_in", "login_count", "failed_login_count", "last_login_ip"]},
+            {
+                "fields": [
+                    "email_verified",
+                    "marketing_opt_in",
+                    "login_count",
+                    "failed_login_count",
+                    "last_login_ip",
+                ]
+            },
         ),
     ]
 

@@ -74,9 +74,7 @@ def _database_from_url(url):
         "HOST": host,
         "PORT": str(parts.port or query.get("port", [""])[0]),
     }
-    options = {
-        key: values[-1] for key, values in query.items() if key not in {"host", "port"}
-    }
+    options = {key: values[-1] for key, values in query.items() if key not in {"host", "port"}}
     if options:
         config["OPTIONS"] = options
     return config

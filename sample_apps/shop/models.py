@@ -2,7 +2,6 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-
 from sample_project.compat import check_constraint
 
 
@@ -76,9 +75,7 @@ class Order(models.Model):
 
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders")
     # The database also gives this column DEFAULT gen_random_uuid() (migration 0021).
-    public_id = models.UUIDField(
-        "public identifier", default=uuid.uuid4, editable=False, null=True
-    )
+    public_id = models.UUIDField("public identifier", default=uuid.uuid4, editable=False, null=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     total = models.DecimalField(max_digits=12, decimal_places=2, default=0)
     payment_reference = models.BigIntegerField(

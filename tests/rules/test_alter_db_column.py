@@ -76,3 +76,24 @@ def test_table_created_by_an_earlier_migration_of_the_change_err(make_app):
     app = make_app([COMMENT], [ALTER])
     report = app.audit(1, 2)
     assert len(app.findings(report, RULE)) == 1
+
+
+def test_column_swap_in_one_transaction_ok(make_app):
+    """Expand/contract switch: the old name exists before and after the migration."""
+    app = make_app(
+        [
+            "migrations.CreateModel('Item', [('id', models.BigAutoField(primary_key=True)), "
+            "('stock', models.IntegerField(default=0))], options={'db_table': 'shop_item'})"
+        ],
+        [
+            "migrations.RunSQL('ALTER TABLE shop_item ADD COLUMN stock__new bigint', "
+            "'ALTER TABLE shop_item DROP COLUMN stock__new')"
+        ],
+        [
+            "migrations.RunSQL('ALTER TABLE shop_item RENAME COLUMN stock TO stock__old; "
+            "ALTER TABLE shop_item RENAME COLUMN stock__new TO stock', "
+            "'ALTER TABLE shop_item RENAME COLUMN stock TO stock__new; "
+            "ALTER TABLE shop_item RENAME COLUMN stock__old TO stock')"
+        ],
+    )
+    assert app.findings(app.audit(), "alter-db-column") == []

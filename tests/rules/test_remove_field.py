@@ -105,3 +105,25 @@ def test_table_created_by_an_earlier_migration_of_the_change_err(make_app):
     report = app.audit(1, 2)
     (finding,) = app.findings(report, RULE)
     assert finding.table == "blog_post"
+
+
+def test_contract_step_drop_of_a_column_already_out_of_state_ok(make_app):
+    """Release 2 of expand/contract: the column left Django's state in release 1."""
+    app = make_app(
+        [TAG, POST],
+        [
+            "migrations.SeparateDatabaseAndState(state_operations=["
+            "migrations.AlterField('post', 'legacy_html', models.TextField(null=True)), "
+            "migrations.RemoveField('post', 'legacy_html')], database_operations=["
+            "migrations.RunSQL('ALTER TABLE blog_post ALTER COLUMN legacy_html DROP NOT NULL', "
+            "migrations.RunSQL.noop)])"
+        ],
+        [runsql("ALTER TABLE blog_post DROP COLUMN legacy_html")],
+    )
+    assert app.findings(app.audit(), RULE) == []
+
+
+def test_runsql_drop_of_a_column_still_in_state_err(make_app):
+    app = make_app([TAG, POST], [runsql("ALTER TABLE blog_post DROP COLUMN legacy_html")])
+    (finding,) = app.findings(app.audit(), RULE)
+    assert finding.table == "blog_post"

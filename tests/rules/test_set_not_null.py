@@ -189,5 +189,5 @@ def test_check_validated_in_an_earlier_migration_of_the_change_ok(make_app):
         path.write_text(path.read_text().replace("{t}", app.label))
     report = app.audit(2, 3)
     assert app.findings(report, "set-not-null") == []
-    third = [m for m in report.migrations if m.name == app.names[2]][0]
+    third = next(m for m in report.migrations if m.name == app.names[2])
     assert all(not seen.scans for seen in third.trace)

@@ -117,6 +117,53 @@ def column_type_in_state(state: Any, table: str, column: str) -> str | None:
     return None
 
 
+def _state_tables(state: Any) -> dict[str, set[str]] | None:
+    """Table -> columns of every model in Django's ``state`` (None when unknown)."""
+    if state is None:
+        return None
+    try:
+        models = state.apps.get_models(include_auto_created=True)
+    except Exception:
+        return None
+    live = set(models)
+    tables: dict[str, set[str]] = {}
+    for model in models:
+        owner = model._meta.auto_created
+        if owner and not _owned_through(model, owner, live):
+            continue  # the join table of a model or field the state no longer has
+        columns = {getattr(f, "column", None) for f in model._meta.local_fields}
+        tables.setdefault(model._meta.db_table, set()).update(c for c in columns if c)
+    return tables
+
+
+def _owned_through(model: Any, owner: Any, live: set[Any]) -> bool:
+    """An auto-created join model still belongs to a many-to-many field of the state.
+
+    StateApps keeps the join model registered after its model or field left the
+    state, so the registry alone would still know its table.
+    """
+    if owner not in live:
+        return False
+    return any(
+        getattr(getattr(f, "remote_field", None), "through", None) is model
+        for f in owner._meta.local_many_to_many
+    )
+
+
+def state_knows(op: OperationRecord, table: str, column: str | None = None) -> bool:
+    """Django's state before ``op`` still has ``table`` (and ``column``).
+
+    A drop of something the state no longer has is the contract step of an
+    expand/contract: the previous release no longer uses it. Unknown: True.
+    """
+    tables = _state_tables(op.from_state)
+    if tables is None:
+        return True
+    if table not in tables:
+        return False
+    return column is None or column in tables[table]
+
+
 def _postgres_connection() -> Any:
     from django.db import DEFAULT_DB_ALIAS, connections
 

@@ -7,7 +7,13 @@ from typing import TYPE_CHECKING
 
 from .. import sqlfacts
 from ..findings import Category, Finding, Severity
-from ._schema_sql import actions, database_kinds, made_earlier
+from ._schema_sql import (
+    actions,
+    database_kinds,
+    made_earlier,
+    migration_statements,
+    state_knows,
+)
 from .base import Rule
 
 if TYPE_CHECKING:
@@ -67,10 +73,22 @@ class AlterDbColumn(Rule):
         if kinds & {"RenameField", "RenameModel"}:
             return  # rename-field / rename-model
         django_op = "AlterField" in kinds
+        # a swap (col -> col__old, col__new -> col) in one migration keeps every name
+        renamed_to = {
+            (facts.table, action.new_name)
+            for _, _, facts in migration_statements(ctx.migration)
+            if facts.kind == sqlfacts.ALTER_TABLE
+            for action in facts.actions
+            if action.kind == sqlfacts.RENAME_COLUMN
+        }
         for stmt, facts, action in actions(op, sqlfacts.RENAME_COLUMN):
             table = facts.table
             if not table or not action.column:
                 continue
+            if ctx.migration.atomic and (table, action.column) in renamed_to:
+                continue  # the old name is taken again in the same transaction
+            if not django_op and not state_knows(op, table, action.column):
+                continue  # a column Django's state does not have: no old code names it
             if not django_op and not ctx.is_existing(table):
                 continue  # raw SQL on a table of its own making
             if made_earlier(ctx.migration, op, table, action.column):

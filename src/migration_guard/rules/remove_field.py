@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from .. import sqlfacts
 from ..findings import Category, Finding, Severity
-from ._schema_sql import actions, database_kinds, made_earlier, parsed
+from ._schema_sql import actions, database_kinds, made_earlier, parsed, state_knows
 from .base import Rule
 
 if TYPE_CHECKING:
@@ -82,6 +82,8 @@ class RemoveField(Rule):
                 continue
             if not django_op and not ctx.is_existing(table):
                 continue  # raw SQL on a table of its own making
+            if not django_op and not state_knows(op, table, column):
+                continue  # already out of Django's state: the old release no longer uses it
             if made_earlier(ctx.migration, op, table, column):
                 continue
             seen.add((table, column))

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from .. import sqlfacts
 from ..findings import Category, Finding, Severity
-from ._schema_sql import database_kinds, made_earlier, parsed
+from ._schema_sql import database_kinds, made_earlier, parsed, state_knows
 from .base import Rule
 
 if TYPE_CHECKING:
@@ -86,7 +86,8 @@ class RemoveModel(Rule):
             yield self._finding(op, ctx, main, also, sqls)
             return
         for table, sql in dropped:
-            if ctx.is_existing(table):
+            # a table already out of Django's state: the old release no longer uses it
+            if ctx.is_existing(table) and state_knows(op, table):
                 yield self._finding(op, ctx, table, "", [sql])
 
     def _finding(

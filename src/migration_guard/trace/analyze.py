@@ -333,7 +333,12 @@ def _unpredicted(
             scans=trace.scans_of(relation),
             duration_ms=round(trace.duration_ms, 2),
         )
-    if brief and not ctx.lock_timeout_configured and not _lock_timeout_reported(findings):
+    if (
+        brief
+        and not ctx.lock_timeout_configured
+        and not _lock_timeout_reported(findings)
+        and not _sets_own_lock_timeout(record)
+    ):
         what = ", ".join(
             f"{lockmodes.sql_name(mode)} on {relation} (blocks {lockmodes.blocks(mode).value})"
             for relation, mode in brief
@@ -351,6 +356,15 @@ def _unpredicted(
             locks=tuple(lock for rel, _ in brief for lock in trace.lock_values(rel)),
             duration_ms=round(trace.duration_ms, 2),
         )
+
+
+def _sets_own_lock_timeout(record: MigrationRecord) -> bool:
+    """The migration sets lock_timeout itself (SET lock_timeout, set_config(...))."""
+    from ..rules.lock_timeout_missing import sets_lock_timeout
+
+    return any(
+        sets_lock_timeout(stmt, record.atomic) for op in record.operations for stmt in op.statements
+    )
 
 
 def _lock_timeout_reported(findings: Iterable[Finding]) -> bool:

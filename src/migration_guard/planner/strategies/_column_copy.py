@@ -26,7 +26,6 @@ from typing import Any
 from ..model import DjangoOp, SeparateSpec, Step
 from ..writer import text
 from .not_null_backfill import backfill_step
-from .remove_in_two_releases import contract_ignore
 
 
 @dataclasses.dataclass(frozen=True)
@@ -237,8 +236,8 @@ def switch_step(
                 state=tuple(DjangoOp(o) for o in state_ops),
                 database=database,
                 comment=(
-                    f"migration-guard: ignore[alter-db-column] the columns swap names in one "
-                    f"transaction: {copy.old_column} exists before and after, with the new type."
+                    f"The columns swap names in one transaction: {copy.old_column} exists "
+                    "before and after, with the new type."
                 )
                 if copy.mode == "type"
                 else "No SQL: the trigger keeps both columns in step.",
@@ -289,11 +288,8 @@ def contract_steps(plan: Any, data: Mapping[str, Any], *, why: str) -> list[Step
                     backward if len(backward) > 1 else backward[0],
                     comment="The reverse restores the column"
                     + ("; the switch's reverse refills it." if copy.mode == "type" else ".")
-                    + "\n"
-                    + contract_ignore(
-                        "remove-field",
-                        "the code left this column in the previous release (the switch)",
-                    ),
+                    + "\nThe code left this column in the previous release (the switch): "
+                    "no running release uses it.",
                     locks=(copy.table,),
                 )
             ],

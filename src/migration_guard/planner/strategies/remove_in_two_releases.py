@@ -274,12 +274,11 @@ class RemoveInTwoReleases(Strategy):
             title = f"Drop the table(s) {', '.join(data['tables'])}"
             slug = f"drop_{data['tables'][-1]}"
             why = text(ID, "drop_table", tables=data["tables"])
-        rule = "remove-field" if kind == "drop_column" else "remove-model"
         op = plan.sql(
             drops if len(drops) > 1 else drops[0],
             restore if restore is None or len(restore) > 1 else restore[0],
             comment="The reverse restores the structure, not the data.\n"
-            + contract_ignore(rule, "it left Django's state in the previous release"),
+            "It left Django's state in the previous release: no running release uses it.",
             locks=tuple(data.get("tables", ())) or (data.get("table", ""),),
         )
         return [
@@ -294,11 +293,6 @@ class RemoveInTwoReleases(Strategy):
                 models=frozenset({f"{data['app_label']}.{data.get('model_name', '')}"}),
             )
         ]
-
-
-def contract_ignore(rule: str, why: str) -> str:
-    """The audit comment of a contract step: what it flags is safe one release later."""
-    return f"migration-guard: ignore[{rule}] {why}: no running release uses it."
 
 
 def _column_of(drop: str) -> str:

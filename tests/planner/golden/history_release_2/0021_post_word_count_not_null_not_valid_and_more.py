@@ -44,7 +44,7 @@ class Migration(migrations.Migration):
             reverse_sql='ALTER TABLE "blog_post" DROP CONSTRAINT "blog_post_word_count_not_null"',
         ),
         # The reverse restores the column.
-        # migration-guard: ignore[remove-field] the code left this column in the previous release (the switch): no running release uses it.
+        # The code left this column in the previous release (the switch): no running release uses it.
         migrations.RunSQL(
             sql=[
                 'DROP TRIGGER IF EXISTS "blog_comment_content_sync" ON "blog_comment"',
@@ -59,7 +59,7 @@ class Migration(migrations.Migration):
             ],
         ),
         # The reverse restores the structure, not the data.
-        # migration-guard: ignore[remove-model] it left Django's state in the previous release: no running release uses it.
+        # It left Django's state in the previous release: no running release uses it.
         migrations.RunSQL(
             sql='DROP TABLE IF EXISTS "blog_pageview"',
             reverse_sql=[

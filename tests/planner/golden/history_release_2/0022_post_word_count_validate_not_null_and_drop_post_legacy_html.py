@@ -45,7 +45,7 @@ class Migration(migrations.Migration):
             reverse_sql='ALTER TABLE "blog_post" ADD CONSTRAINT "blog_post_word_count_not_null" CHECK ("word_count" IS NOT NULL) NOT VALID',
         ),
         # The reverse restores the structure, not the data.
-        # migration-guard: ignore[remove-field] it left Django's state in the previous release: no running release uses it.
+        # It left Django's state in the previous release: no running release uses it.
         migrations.RunSQL(
             sql='ALTER TABLE "blog_post" DROP COLUMN IF EXISTS "legacy_html"',
             reverse_sql='ALTER TABLE "blog_post" ADD COLUMN IF NOT EXISTS "legacy_html" text NULL',

@@ -37,19 +37,19 @@ class Migration(migrations.Migration):
             reverse_sql=migrations.RunSQL.noop,
         ),
         # The reverse restores the structure, not the data.
-        # migration-guard: ignore[remove-field] it left Django's state in the previous release: no running release uses it.
+        # It left Django's state in the previous release: no running release uses it.
         migrations.RunSQL(
             sql='ALTER TABLE "blog_comment" DROP COLUMN IF EXISTS "author_id"',
             reverse_sql='ALTER TABLE "blog_comment" ADD COLUMN IF NOT EXISTS "author_id" bigint NULL',
         ),
         # The reverse restores the structure, not the data.
-        # migration-guard: ignore[remove-field] it left Django's state in the previous release: no running release uses it.
+        # It left Django's state in the previous release: no running release uses it.
         migrations.RunSQL(
             sql='ALTER TABLE "blog_post" DROP COLUMN IF EXISTS "view_count"',
             reverse_sql='ALTER TABLE "blog_post" ADD COLUMN IF NOT EXISTS "view_count" integer NULL',
         ),
         # The reverse restores the structure, not the data.
-        # migration-guard: ignore[remove-model] it left Django's state in the previous release: no running release uses it.
+        # It left Django's state in the previous release: no running release uses it.
         migrations.RunSQL(
             sql=[
                 'DROP TABLE IF EXISTS "blog_series_posts"',

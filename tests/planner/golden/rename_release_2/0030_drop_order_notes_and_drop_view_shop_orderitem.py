@@ -33,7 +33,7 @@ class Migration(migrations.Migration):
             reverse_sql=migrations.RunSQL.noop,
         ),
         # The reverse restores the column.
-        # migration-guard: ignore[remove-field] the code left this column in the previous release (the switch): no running release uses it.
+        # The code left this column in the previous release (the switch): no running release uses it.
         migrations.RunSQL(
             sql=[
                 'DROP TRIGGER IF EXISTS "shop_order_internal_notes_sync" ON "shop_order"',

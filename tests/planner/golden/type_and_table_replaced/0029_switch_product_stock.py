@@ -32,7 +32,7 @@ class Migration(migrations.Migration):
             sql="SET LOCAL lock_timeout = '5s'",
             reverse_sql=migrations.RunSQL.noop,
         ),
-        # migration-guard: ignore[alter-db-column] the columns swap names in one transaction: stock exists before and after, with the new type.
+        # The columns swap names in one transaction: stock exists before and after, with the new type.
         migrations.SeparateDatabaseAndState(
             state_operations=[
                 migrations.AlterField(

@@ -29,7 +29,7 @@ class Migration(migrations.Migration):
             reverse_sql=migrations.RunSQL.noop,
         ),
         # The reverse restores the column; the switch's reverse refills it.
-        # migration-guard: ignore[remove-field] the code left this column in the previous release (the switch): no running release uses it.
+        # The code left this column in the previous release (the switch): no running release uses it.
         migrations.RunSQL(
             sql='ALTER TABLE "shop_product" DROP COLUMN IF EXISTS "stock__old"',
             reverse_sql='ALTER TABLE "shop_product" ADD COLUMN IF NOT EXISTS "stock__old" integer NULL',
