@@ -5,7 +5,7 @@ seeded by an earlier RunPython violate, a RunPython whose second connection
 waits on a lock the migration's own transaction holds: each is a
 ``migration-failed`` finding carrying PostgreSQL's (or Python's) own error; the
 migrations that do not depend on it are audited, those that do are reported as
-skipped. Run through the real command, on a project with four apps.
+skipped. Run through the real command, on a project with five apps.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ import pytest
 
 from .reliability import Project, project_fixture, scratch_databases
 
-APPS = ("inv", "sqlapp", "pyapp", "lockapp")
+#: Audited in this order (--all follows the sorted leaf nodes): "abort" comes first.
+APPS = ("abort", "inv", "sqlapp", "pyapp", "lockapp")
 
 DUPLICATES = """
 def forwards(apps, schema_editor):
@@ -42,6 +43,13 @@ def forwards(apps, schema_editor):
             cursor.execute("SELECT count(*) FROM lockapp_box")
     finally:
         other.close()
+"""
+
+
+TERMINATES = """
+def forwards(apps, schema_editor):
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(pg_backend_pid())")
 """
 
 
@@ -91,7 +99,9 @@ def write_project(project: Project) -> None:
         ],
         app="lockapp",
     )
+    m("0001_terminates", ["migrations.RunPython(forwards, migrations.RunPython.noop)"], app="abort")
     for app, name, code in (
+        ("abort", "0001_terminates", TERMINATES),
         ("pyapp", "0001_raises", RAISES),
         ("lockapp", "0002_waits", SECOND_CONNECTION),
     ):
@@ -144,6 +154,11 @@ def test_failing_migrations_are_findings_and_the_run_goes_on(project, pg_server,
         assert scratch_databases(pg_server.info, result.pid) == []
 
     audited = _results(json.loads(every.read_text()))
+    # a migration that kills its own connection: a finding, and the audit goes on
+    # (everything below ran after it, on a new connection)
+    assert next(iter(audited)) == ("abort", "0001_terminates")
+    message = _failed(audited[("abort", "0001_terminates")])
+    assert "terminating connection due to administrator command" in message
     # a unique constraint that rows seeded by an earlier RunPython violate
     assert audited[("inv", "0002_duplicates")]["status"] == "audited"
     message = _failed(audited[("inv", "0003_unique")])

@@ -395,15 +395,23 @@ class _Run:
     def _check_server(self, key: Key, exc: BaseException, server: Any) -> None:
         """Raise when a migration failed because the scratch server did, not the migration.
 
-        A full disk, no memory, an I/O error, or a connection that no longer
-        works (the server was killed or crashed) is no finding: the audit
-        stops with an error (exit 2) instead of reporting the migration.
+        A full disk, no memory, an I/O error, or a server that no longer
+        accepts connections (it was killed) is no finding: the audit stops
+        with an error (exit 2) instead of reporting the migration.
         """
         trouble = _SERVER_TROUBLE.get(_sqlstate(exc) or "")
         if trouble is None:
             if self.connection.is_usable():
                 return
-            trouble = "stopped"
+            # The connection is gone. Only it (the migration terminated or closed it):
+            # a finding, and the audit goes on with a new one. The server: no audit.
+            with contextlib.suppress(Exception):
+                self.connection.close()
+            try:
+                self.connection.ensure_connection()
+                return
+            except Exception:
+                trouble = "stopped"
         where = ""
         if isinstance(server, LocalCluster) and server.directory is not None:
             where = (
