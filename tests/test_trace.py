@@ -289,3 +289,22 @@ def test_brief_lock_advice_is_quiet_when_the_migration_sets_lock_timeout(make_ap
     assert app.findings(report, "lock-timeout-missing") == []
     bare = make_app([ORDER], ["migrations.AddField('order', 'note', models.TextField(null=True))"])
     assert app.findings(bare.audit(database_url=pg_url), "lock-timeout-missing")
+
+
+def test_table_renamed_earlier_in_the_migration_is_still_an_existing_table(make_app, pg_url):
+    app = make_app(
+        [ORDER],
+        [
+            "migrations.RenameModel('Order', 'Purchase')",
+            "migrations.AlterField('purchase', 'qty', models.BigIntegerField(default=0))",
+            "migrations.AddIndex('purchase', models.Index(fields=['qty'], name='purchase_q_ix'))",
+        ],
+    )
+    report = app.audit(database_url=pg_url)
+    table = f"{app.label}_purchase"
+    (rewrite,) = app.findings(report, "alter-column-type-rewrite")
+    assert rewrite.table == table
+    assert rewrite.evidence.value == "observed"
+    assert table in rewrite.rewrites
+    (index,) = app.findings(report, "add-index-non-concurrent")
+    assert index.table == table

@@ -148,6 +148,8 @@ class MigrationRecord:
     #: (table, column) pairs that a validated CHECK (column IS NOT NULL) covers in the
     #: database just before this migration (PG12+ SET NOT NULL then skips its scan).
     valid_not_null: frozenset[tuple[str, str]] = frozenset()
+    #: New name -> name at the start of the change, for tables renamed since then.
+    aliases: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -158,7 +160,10 @@ class MigrationRecord:
         return self.source.path
 
     def is_existing(self, table: str | None) -> bool:
-        return bool(table) and table in self.tables_before
+        """The table existed before the change (under this name, or one it was renamed from)."""
+        if not table:
+            return False
+        return table in self.tables_before or self.aliases.get(table) in self.tables_before
 
     def release_states(self) -> None:
         for op in self.operations:

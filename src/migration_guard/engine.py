@@ -359,6 +359,7 @@ class _Run:
                     together = [loader.graph.nodes[k] for k in self.change.targets]
                     self.seeder.seed([migration] if self.change.separately else together, state)
                 snapshot = take_snapshot(self._raw())
+                aliases: dict[str, str] = {}
             record = new_record(migration, snapshot.tables)
             record.relation_tables = snapshot.relation_tables
             record.valid_not_null = valid_not_null_checks(self._raw())
@@ -386,6 +387,7 @@ class _Run:
             finally:
                 if tracer is not None:
                     tracer.close()
+            _follow_renames(record, aliases)
             results.append(self._judge(record))
             record.release_states()
         if self.seeder is not None:
@@ -592,6 +594,33 @@ def _disk_full(exc: BaseException) -> bool:
             return True
         cause = cause.__cause__ or cause.__context__
     return False
+
+
+def _follow_renames(record: MigrationRecord, aliases: dict[str, str]) -> None:
+    """Remember tables of the change that are existing tables under a new name.
+
+    ``aliases`` (new name -> name at the start of the change) grows across the
+    migrations of one change; the record gets the names known after it.
+    """
+    from . import sqlfacts
+
+    for op in record.operations:
+        renames = []
+        if op.kind in ("RenameModel", "AlterModelTable") and op.old_table and op.table:
+            renames.append((op.old_table, op.table))
+        for stmt in op.statements:
+            facts = stmt.facts
+            if facts.kind == sqlfacts.ALTER_TABLE and facts.table:
+                renames += [
+                    (facts.table, a.new_name)
+                    for a in facts.actions
+                    if a.kind == sqlfacts.RENAME_TABLE and a.new_name
+                ]
+        for old, new in renames:
+            origin = aliases.get(old, old)
+            if old != new and origin in record.tables_before:
+                aliases[new] = origin
+    record.aliases = dict(aliases)
 
 
 def _checked(rule: Any, produced: Any, ctx: RuleContext) -> Iterator[Finding]:

@@ -176,3 +176,12 @@ def test_rule_mapping_covers_the_audit_rules():
     }
     for rule, strategy in expected.items():
         assert strategy in mapping[rule], (rule, mapping.get(rule))
+
+
+def test_audit_names_the_planner_for_exactly_the_rules_it_covers():
+    """A finding prints the plan_zero_downtime command iff a strategy covers its rule."""
+    from migration_guard.rules import registry
+
+    covered = set(rule_strategies())
+    plannable = {rule_id for rule_id, rule in registry().items() if rule.plannable}
+    assert plannable == covered

@@ -257,15 +257,25 @@ def merge(record: MigrationRecord, findings: list[Finding], ctx: RuleContext) ->
         if index not in ops or prediction is None or not traces[index].observed:
             out.append(finding)
             continue
-        relations = _relations_of(finding)
+        # the trace knows relations by their names at the start of the change
+        canon = record.aliases.get
+        shown = {canon(rel, rel): rel for rel in _relations_of(finding)}
+        lookup = finding.replace(
+            table=canon(finding.table, finding.table) if finding.table else None,
+            locks=tuple(
+                dataclasses.replace(lock, relation=canon(lock.relation, lock.relation))
+                for lock in finding.locks
+            ),
+        )
+        relations = _relations_of(lookup)
         explained.setdefault(index, set()).update(relations)
         trace = trace_of(ops[index], _statements_of(finding, ops[index]))
         if not trace.observed:
             trace = traces[index]
-        ok, why = _confirms(finding, trace, prediction)
-        expected = {lock.relation: lock.mode for lock in finding.locks}
+        ok, why = _confirms(lookup, trace, prediction)
+        expected = {lock.relation: lock.mode for lock in lookup.locks}
         observed_locks = tuple(
-            lock
+            dataclasses.replace(lock, relation=shown.get(lock.relation, lock.relation))
             for lock in (trace.lock_for(rel, expected.get(rel)) for rel in relations)
             if lock is not None
         )
@@ -274,8 +284,16 @@ def merge(record: MigrationRecord, findings: list[Finding], ctx: RuleContext) ->
         )
         evidence = dict(
             locks=observed_locks or finding.locks,
-            rewrites=trace.rewrites_of(finding.table, record.relation_tables),
-            scans=trace.scans_of(finding.table),
+            rewrites=tuple(
+                shown.get(rel, rel)
+                for rel in trace.rewrites_of(lookup.table, record.relation_tables)
+            ),
+            scans=tuple(
+                scan.replace(lookup.table, finding.table, 1)
+                if lookup.table and finding.table
+                else scan
+                for scan in trace.scans_of(lookup.table)
+            ),
             duration_ms=round(trace.duration_ms, 2),
         )
         if held_notes:
