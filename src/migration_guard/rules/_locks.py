@@ -169,6 +169,16 @@ def strongest_per_table(locks: Iterable[TableLock]) -> dict[str, TableLock]:
     return out
 
 
+def strongest_per_op(locks: Iterable[TableLock]) -> list[TableLock]:
+    """The strongest lock of each operation, in operation order."""
+    out: dict[int, TableLock] = {}
+    for lock in locks:
+        held = out.get(lock.op_index)
+        if held is None or lockmodes.strength(lock.mode) > lockmodes.strength(held.mode):
+            out[lock.op_index] = lock
+    return [out[i] for i in sorted(out)]
+
+
 def describe(lock: TableLock) -> str:
     """``"ACCESS EXCLUSIVE on blog_post (ALTER TABLE ADD COLUMN)"``."""
     return f"{lockmodes.sql_name(lock.mode)} on {lock.table} ({lock.what})"

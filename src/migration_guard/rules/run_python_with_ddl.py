@@ -136,11 +136,15 @@ class RunPythonWithDdl(Rule):
         first = next(iter(per_table.values()))
         parts = []
         for lock in per_table.values():
-            takers = sorted({h.op_index for h in held if h.table == lock.table})
-            by = ", ".join(f"operations[{i}] {ctx.migration.operations[i].kind}" for i in takers)
+            # each operation that locked the table, with the statement that did
+            takers = _locks.strongest_per_op(h for h in held if h.table == lock.table)
+            by = ", ".join(
+                f"operations[{t.op_index}] {ctx.migration.operations[t.op_index].kind} ({t.what})"
+                for t in takers
+            )
             parts.append(
                 f"{lockmodes.sql_name(lock.mode)} on {lock.table} "
-                f"(blocks {_locks.blocked_text(lock.mode)}; taken by {by}: {lock.what})"
+                f"(blocks {_locks.blocked_text(lock.mode)}; taken by {by})"
             )
         tables = ", ".join(per_table)
         message = (
@@ -162,6 +166,6 @@ class RunPythonWithDdl(Rule):
             message,
             fix,
             table=first.table,
-            sql=[lock.stmt.sql for lock in per_table.values()],
+            sql=list(dict.fromkeys(lock.stmt.sql for lock in per_table.values())),
             lock=first.mode,
         )
