@@ -403,7 +403,7 @@ class _Run:
         """
         trouble = _SERVER_TROUBLE.get(_sqlstate(exc) or "")
         if trouble is None:
-            if self.connection.is_usable():
+            if self._connection_usable():
                 return
             # The connection is gone. Only it (the migration terminated or closed it):
             # a finding, and the audit goes on with a new one. The server: no audit.
@@ -433,6 +433,14 @@ class _Run:
             f"the scratch PostgreSQL server {trouble} while {key[0]}.{key[1]} was applied, so "
             f"the audit cannot go on:\n{database_error_text(exc)}\n{where.lstrip()}".rstrip()
         ) from exc
+
+    def _connection_usable(self) -> bool:
+        if self.connection.connection is None:  # Django 4.2's is_usable() needs one
+            return False
+        try:
+            return bool(self.connection.is_usable())
+        except Exception:
+            return False
 
     @staticmethod
     def _state_of(loader: Any, applied: list[Key]) -> ProjectState:
