@@ -233,6 +233,12 @@ CONFIG_CASES = {
         ["--database-url", "postgresql://me:pw-in-url@db.example:notaport/x"],
         ["--database-url is not a valid PostgreSQL URL", "postgresql://me:***@db.example"],
     ),
+    "unknown-alias": (
+        None,
+        "{}",
+        ["--database", "replica"],
+        ["--database 'replica' is not in settings.DATABASES (known aliases: default)"],
+    ),
     "bad-stats-url": (
         None,
         "{}",
