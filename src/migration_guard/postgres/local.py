@@ -475,8 +475,10 @@ class LocalCluster:
             self._proc = None
         try:
             shutil.copytree(self._dir / "data", dest, symlinks=True)
-        finally:  # the audit goes on even when the copy failed (a full disk)
+        except OSError:  # a full disk: the audit goes on without a cache entry
             self._launch()
+            raise
+        self._launch()
 
     def _private_copy_of_binaries(self, run_as: pwd.struct_passwd) -> Path:
         """Copy the server install where ``run_as`` can reach it (root-only folders).
