@@ -8,9 +8,10 @@ its cluster survives, and that no ``migration-guard-pg-*`` folder and no
 scratch database are left behind.
 
 The stage a signal lands in is made certain, not guessed: the signal is sent
-when the cluster's folder appears (start-up), or when ``pg_stat_activity``
-shows a ``pg_sleep`` of a migration before the change (base state) or of the
-change itself (tracing).
+when the cluster's folder appears (start-up), when ``pg_stat_activity`` shows
+a ``pg_sleep`` of a migration before the change (base state) or of the change
+itself (tracing), or when the base state's temporary cache folder appears
+(saving the base state).
 """
 
 from __future__ import annotations
@@ -108,6 +109,19 @@ def wait_for_stage(project: Project, child: subprocess.Popen[str], stage: str) -
     if stage == "start":
         assert wait_until(lambda: alive() or cluster_folder(project) is not None, timeout=60)
         return cluster_folder(project)
+    if stage == "cache":  # the base state is being copied into the cache
+        assert wait_until(
+            lambda: (
+                alive()
+                or (
+                    project.cache.is_dir()
+                    and any(p.name.startswith(".") for p in project.cache.iterdir())
+                )
+            ),
+            timeout=60,
+            interval=0.005,
+        )
+        return cluster_folder(project)
     marker = {"base": "mg-base", "change": "mg-change"}[stage]
 
     def reached() -> bool:
@@ -140,7 +154,7 @@ def assert_nothing_left(project: Project, folder: Path | None) -> None:
 
 
 @needs_cluster
-@pytest.mark.parametrize("stage", ["start", "base", "change"])
+@pytest.mark.parametrize("stage", ["start", "base", "cache", "change"])
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_at_any_stage_cleans_up(project, stage, sig):
     write_slow_project(project, slow_base=stage == "base")
@@ -156,6 +170,10 @@ def test_a_signal_at_any_stage_cleans_up(project, stage, sig):
     assert f"interrupted by signal {int(sig)}; cleaned up" in err
     assert "Traceback" not in out + err
     assert_nothing_left(project, folder)
+    if project.cache.is_dir():  # no half-written entry, and no entry unless a whole one
+        for entry in project.cache.iterdir():
+            assert not entry.name.startswith("."), entry
+            assert (entry / "manifest.json").is_file(), entry
 
 
 def test_a_signal_on_a_shared_server_drops_the_scratch_database(project, pg_server, pg_url):
