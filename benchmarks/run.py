@@ -40,18 +40,23 @@ Method
 
 Targets: cold audit / migrate <= 1.2 (wall), warm audit < 3 s (wall).
 
-Wall times depend on how busy the machine is; CPU times much less. The load
-average is printed next to the figures: when it exceeds the number of CPUs,
-compare CPU times, or use ``--repeat N`` (the best of N runs is kept).
+The whole sequence (migrate, cold, warm, extras) runs ``--rounds`` times
+(default 3), interleaved, so that each round's commands share the machine's
+conditions of the moment; the table gives the median and the best of each,
+and the cold/migrate ratio is taken within each round, then the median of
+those. Wall times depend on how busy the machine is, CPU times much less: the
+load average is printed with the figures; on a busy machine compare CPU times.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import pstats
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -68,6 +73,13 @@ from benchmarks.measure import Measurement, run_measured  # noqa: E402
 
 TARGET_COLD_RATIO = 1.2
 TARGET_WARM_WALL = 3.0
+
+CHECK = "manage.py check (Django start-up)"
+MIGRATE = "manage.py migrate (whole history)"
+COLD = "audit, cold (empty cache)"
+WARM = "audit, warm (cache filled)"
+NO_CACHE = "audit, --no-cache"
+URL = "audit, --database-url (reference server)"
 
 
 def _server_cpu(pid: int | None) -> float:
@@ -88,7 +100,8 @@ class Bench:
         self.args = args
         self.root = Path(tempfile.mkdtemp(prefix="mg-bench-"))
         self.project: GeneratedProject | None = None
-        self.rows: list[tuple[str, Measurement, float]] = []
+        #: label -> one (measurement, server CPU) per round
+        self.samples: dict[str, list[tuple[Measurement, float]]] = collections.defaultdict(list)
         self.results: dict[str, Any] = {}
         self.python = sys.executable
 
@@ -100,6 +113,7 @@ class Bench:
             if not k.startswith("MIGRATION_GUARD_") and k not in ("DATABASE_URL", "PGDATA")
         }
         env["PYTHONDONTWRITEBYTECODE"] = "1"
+        env["DJANGO_SETTINGS_MODULE"] = "project.settings"
         env.update(extra)
         return env
 
@@ -129,30 +143,22 @@ class Bench:
         *,
         ok: tuple[int, ...] = (0,),
         server_pid: int | None = None,
-        before: Any = None,
     ) -> Measurement:
-        """Run ``argv`` ``--repeat`` times; keep the fastest; record it as a row."""
-        best: Measurement | None = None
-        best_server = 0.0
-        for _ in range(max(1, self.args.repeat)):
-            if before is not None:
-                before()
-            cpu0 = _server_cpu(server_pid)
-            m = run_measured(argv, cwd=self.project_root, env=env, timeout=self.args.timeout)
-            time.sleep(0.3 if server_pid else 0)  # let the postmaster reap the backend
-            server = _server_cpu(server_pid) - cpu0
-            if m.returncode not in ok:
-                sys.stderr.write(m.stdout[-3000:] + m.stderr[-6000:])
-                raise SystemExit(f"{label}: exit status {m.returncode} (expected {ok})")
-            if best is None or m.wall < best.wall:
-                best, best_server = m, server
-        assert best is not None
-        self.rows.append((label, best, best_server))
+        """Run ``argv`` once, check its exit status, record it under ``label``."""
+        cpu0 = _server_cpu(server_pid)
+        m = run_measured(argv, cwd=self.project_root, env=env, timeout=self.args.timeout)
+        if server_pid:
+            time.sleep(0.3)  # let the postmaster reap the backend
+        server = _server_cpu(server_pid) - cpu0
+        if m.returncode not in ok:
+            sys.stderr.write(m.stdout[-3000:] + m.stderr[-6000:])
+            raise SystemExit(f"{label}: exit status {m.returncode} (expected {ok})")
+        self.samples[label].append((m, server))
         print(
-            f"  {label}: {best.wall:.2f} s wall, {best.cpu + best_server:.2f} s CPU",
+            f"  {label}: {m.wall:.2f} s wall, {m.cpu + server:.2f} s CPU (load {_load()})",
             file=sys.stderr,
         )
-        return best
+        return m
 
     @property
     def project_root(self) -> Path:
@@ -213,50 +219,35 @@ class Bench:
             def new_migrate_db() -> None:
                 url["value"] = fresh_database("bench_migrate")
 
-            self.measure("manage.py check (Django start-up)", self.manage("check"), self.env())
-            # migrate: the database is recreated before each repetition
-            migrate_env = self.env()
-
-            def before_migrate() -> None:
-                new_migrate_db()
-                migrate_env["DATABASE_URL"] = url["value"]
-
-            migrate = self.measure(
-                "manage.py migrate (whole history)",
-                self.manage("migrate", "-v", "0"),
-                migrate_env,
-                server_pid=pid,
-                before=before_migrate,
-            )
             cache = self.root / "cache"
             cache_env = self.env(MIGRATION_GUARD_CACHE_DIR=str(cache))
             src = ["--postgres", args.postgres]
-
-            def empty_cache() -> None:
+            for round_ in range(1, max(1, args.rounds) + 1):
+                print(f"round {round_}/{args.rounds}", file=sys.stderr)
+                self.measure(CHECK, self.manage("check"), self.env())
+                new_migrate_db()
+                self.measure(
+                    MIGRATE,
+                    self.manage("migrate", "-v", "0"),
+                    self.env(DATABASE_URL=url["value"]),
+                    server_pid=pid,
+                )
                 shutil.rmtree(cache, ignore_errors=True)
-
-            cold_report = self.root / "cold.json"
-            cold = self.measure(
-                "audit, cold (empty cache)",
-                self.manage(*self.audit_args(cold_report, *src)),
-                cache_env,
-                ok=(0, 1),
-                before=empty_cache,
-            )
-            self.check_report(cold_report)
-            warm_report = self.root / "warm.json"
-            warm = self.measure(
-                "audit, warm (cache filled)",
-                self.manage(*self.audit_args(warm_report, *src)),
-                cache_env,
-                ok=(0, 1),
-            )
-            warm_data = self.check_report(warm_report)
-            self.results["warm_notes"] = warm_data.get("notes", [])
-            if not args.skip_extras:
+                report = self.root / "cold.json"
+                self.measure(
+                    COLD, self.manage(*self.audit_args(report, *src)), cache_env, ok=(0, 1)
+                )
+                self.check_report(report)
+                report = self.root / "warm.json"
+                self.measure(
+                    WARM, self.manage(*self.audit_args(report, *src)), cache_env, ok=(0, 1)
+                )
+                self.results["warm_notes"] = self.check_report(report).get("notes", [])
+                if args.skip_extras:
+                    continue
                 report = self.root / "nocache.json"
                 self.measure(
-                    "audit, --no-cache",
+                    NO_CACHE,
                     self.manage(*self.audit_args(report, *src, "--no-cache")),
                     cache_env,
                     ok=(0, 1),
@@ -264,7 +255,7 @@ class Bench:
                 self.check_report(report)
                 report = self.root / "url.json"
                 self.measure(
-                    "audit, --database-url (reference server)",
+                    URL,
                     self.manage(*self.audit_args(report, "--database-url", info.conninfo())),
                     self.env(),
                     ok=(0, 1),
@@ -272,7 +263,7 @@ class Bench:
                 )
                 self.check_report(report)
             self.results["load_after"] = _load()
-            self.print_table(migrate, cold, warm)
+            self.print_table()
             if not args.no_breakdown:
                 self.breakdown(src, new_migrate_db, url)
             if args.profile:
@@ -281,60 +272,83 @@ class Bench:
         self.save()
 
     # -- output -------------------------------------------------------------------------
-    def print_table(self, migrate: Measurement, cold: Measurement, warm: Measurement) -> None:
+    def print_table(self) -> None:
         print()
         print(f"Project: {self.results['project']}")
         print(f"PostgreSQL: {self.results['postgres']}")
-        print(f"CPUs: {os.cpu_count()}; load average during the runs: {self.results['load_after']}")
+        print(f"CPUs: {os.cpu_count()}; load average after the runs: {self.results['load_after']}")
+        rounds = len(self.samples[MIGRATE])
+        print(f"Rounds: {rounds} (median and best of each command)")
         print()
         header = (
-            f"{'run':45s} {'wall s':>8s} {'CPU s':>8s} {'peak RSS':>9s} {'tree max':>9s} "
-            f"{'exit':>4s}"
+            f"{'run':42s} {'wall s':>7s} {'best':>7s} {'CPU s':>7s} {'best':>7s} "
+            f"{'peak RSS':>9s} {'tree max':>9s}"
         )
         print(header)
         print("-" * len(header))
         rows = []
-        for label, m, server in self.rows:
-            peak = f"{m.peak_rss_mb:.0f} MB" if m.peak_rss_mb is not None else "?"
+        for label, samples in self.samples.items():
+            walls = [m.wall for m, _ in samples]
+            cpus = [m.cpu + server for m, server in samples]
+            peaks = [m.peak_rss_mb for m, _ in samples if m.peak_rss_mb is not None]
+            peak = max(peaks) if peaks else None
+            tree = max(m.tree_max_rss_mb for m, _ in samples)
+            peak_text = f"{peak:.0f} MB" if peak is not None else "?"
             print(
-                f"{label:45s} {m.wall:8.2f} {m.cpu + server:8.2f} {peak:>9s} "
-                f"{m.tree_max_rss_mb:6.0f} MB {m.returncode:4d}"
+                f"{label:42s} {statistics.median(walls):7.2f} {min(walls):7.2f} "
+                f"{statistics.median(cpus):7.2f} {min(cpus):7.2f} {peak_text:>9s} "
+                f"{tree:6.0f} MB"
             )
             rows.append(
                 {
                     "run": label,
-                    "wall": round(m.wall, 3),
-                    "cpu": round(m.cpu + server, 3),
-                    "cpu_server_part": round(server, 3),
-                    "peak_rss_mb": round(m.peak_rss_mb, 1) if m.peak_rss_mb else None,
-                    "tree_max_rss_mb": round(m.tree_max_rss_mb, 1),
-                    "exit": m.returncode,
+                    "wall": [round(w, 3) for w in walls],
+                    "cpu": [round(c, 3) for c in cpus],
+                    "cpu_server_part": [round(server, 3) for _, server in samples],
+                    "peak_rss_mb": round(peak, 1) if peak is not None else None,
+                    "tree_max_rss_mb": round(tree, 1),
+                    "exit": [m.returncode for m, _ in samples],
                 }
             )
         self.results["runs"] = rows
-        cpu = {label: m.cpu + s for label, m, s in self.rows}
-        ratio_wall = cold.wall / migrate.wall
-        ratio_cpu = cpu["audit, cold (empty cache)"] / cpu["manage.py migrate (whole history)"]
         print()
-        print("CPU: user + system of the process and its own server; for migrate and the")
-        print("--database-url audit the shared server's CPU during the run is included.")
+        print("CPU: user + system of the process and of what it waited for (its own")
+        print("PostgreSQL); for migrate and the --database-url audit the shared server's CPU")
+        print("during the run is added.")
         print()
-        verdict = "ok" if ratio_wall <= TARGET_COLD_RATIO else "MISSED"
+
+        def pairs(a: str, b: str, cpu: bool) -> list[float]:
+            return [
+                ((x.cpu + xs) / (y.cpu + ys)) if cpu else (x.wall / y.wall)
+                for (x, xs), (y, ys) in zip(self.samples[a], self.samples[b], strict=True)
+            ]
+
+        ratio_wall = pairs(COLD, MIGRATE, cpu=False)
+        ratio_cpu = pairs(COLD, MIGRATE, cpu=True)
+        warm = [m.wall for m, _ in self.samples[WARM]]
+        cold_peak = max(m.peak_rss_mb or 0 for m, _ in self.samples[COLD])
+        warm_peak = max(m.peak_rss_mb or 0 for m, _ in self.samples[WARM])
+        migrate_peak = max(m.peak_rss_mb or 0 for m, _ in self.samples[MIGRATE])
+        med_wall, med_cpu = statistics.median(ratio_wall), statistics.median(ratio_cpu)
+        verdict = "ok" if med_wall <= TARGET_COLD_RATIO else "MISSED"
         print(
-            f"cold audit / migrate: {ratio_wall:.2f} wall, {ratio_cpu:.2f} CPU "
-            f"(target <= {TARGET_COLD_RATIO}: {verdict})"
+            f"cold audit / migrate, same round: {med_wall:.2f} wall, {med_cpu:.2f} CPU "
+            f"(median; rounds: {', '.join(f'{r:.2f}' for r in ratio_wall)} wall) "
+            f"target <= {TARGET_COLD_RATIO}: {verdict}"
         )
-        verdict = "ok" if warm.wall < TARGET_WARM_WALL else "MISSED"
-        print(f"warm audit: {warm.wall:.2f} s wall (target < {TARGET_WARM_WALL:.0f} s: {verdict})")
+        verdict = "ok" if statistics.median(warm) < TARGET_WARM_WALL else "MISSED"
         print(
-            f"warm / cold: {warm.wall / cold.wall:.2f} wall; peak RSS of the audit: "
-            f"{cold.peak_rss_mb or 0:.0f} MB cold, {warm.peak_rss_mb or 0:.0f} MB warm "
-            f"(migrate {migrate.peak_rss_mb or 0:.0f} MB)"
+            f"warm audit: {statistics.median(warm):.2f} s wall median, {min(warm):.2f} s best "
+            f"(target < {TARGET_WARM_WALL:.0f} s: {verdict})"
+        )
+        print(
+            f"peak RSS (Python process): cold audit {cold_peak:.0f} MB, warm audit "
+            f"{warm_peak:.0f} MB, migrate {migrate_peak:.0f} MB"
         )
         self.results["ratios"] = {
-            "cold_over_migrate_wall": round(ratio_wall, 3),
-            "cold_over_migrate_cpu": round(ratio_cpu, 3),
-            "warm_wall": round(warm.wall, 3),
+            "cold_over_migrate_wall": [round(r, 3) for r in ratio_wall],
+            "cold_over_migrate_cpu": [round(r, 3) for r in ratio_cpu],
+            "warm_wall": [round(w, 3) for w in warm],
         }
 
     def breakdown(self, src: list[str], new_migrate_db: Any, url: dict[str, str]) -> None:
@@ -469,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--change", type=int, default=3, help="Trailing migrations audited.")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--postgres", choices=["local", "embedded"], default="local")
-    parser.add_argument("--repeat", type=int, default=1, help="Keep the best of N runs.")
+    parser.add_argument("--rounds", type=int, default=3, help="Interleaved rounds (default 3).")
     parser.add_argument("--timeout", type=float, default=1800.0, help="Per command, seconds.")
     parser.add_argument("--skip-extras", action="store_true", help="No --no-cache/url audits.")
     parser.add_argument("--no-breakdown", action="store_true", help="Skip the phase timings.")
