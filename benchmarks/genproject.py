@@ -24,7 +24,7 @@ audits exactly them as one change.
 
 Everything is decided by ``seed``: the same arguments write the same files.
 
-    python -m benchmarks.genproject /tmp/bigproject --apps 40 --migrations 10 --git
+    python -m benchmarks.genproject ../bigproject --apps 40 --migrations 10 --git
 """
 
 from __future__ import annotations
