@@ -58,6 +58,7 @@ SERVER_SETTINGS: dict[str, str] = {
     "jit": "off",
     "max_connections": "40",
     "max_wal_size": "1GB",
+    "min_wal_size": "2MB",
     "checkpoint_timeout": "30min",
     "log_min_messages": "warning",
     "TimeZone": "UTC",
@@ -395,7 +396,10 @@ class LocalCluster:
     def _initdb(self, data: Path) -> None:
         assert self._dir is not None
         bindir = self._bindir_in_use
-        init = subprocess.run(
+        # Its own process group: when we are interrupted, initdb and the postgres it
+        # runs (which would go on writing into the folder being removed) are killed
+        # together, and a Ctrl-C at the terminal does not reach them behind our back.
+        init = subprocess.Popen(
             [
                 str(bindir / "initdb"),
                 "-D",
@@ -405,17 +409,30 @@ class LocalCluster:
                 "--encoding=UTF8",
                 "--locale=C",
                 "--no-sync",
+                # small WAL segments: a saved data directory (the base-state cache)
+                # copies a few MB of WAL instead of a 16 MB segment
+                *(["--wal-segsize=1"] if self.binary_major >= 11 else []),
             ],
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
             text=True,
             env=self._env(),
             cwd=self._dir,
-            check=False,
             user=self._uid,
             group=self._gid,
+            start_new_session=True,
         )
+        try:
+            stdout, stderr = init.communicate()
+        except BaseException:
+            with shielded():
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(init.pid, signal.SIGKILL)
+                init.wait()
+            raise
         if init.returncode != 0:
-            output = (init.stderr or init.stdout).strip()
+            output = (stderr or stdout).strip()
             raise ProviderError(
                 f"initdb failed (exit {init.returncode}) with {bindir / 'initdb'}:\n{output}"
                 + ("\n" + _NO_SPACE_HINT.strip() if "No space left on device" in output else "")
@@ -532,7 +549,17 @@ class LocalCluster:
             directory, self._dir = self._dir, None
             self._info = None
             if directory is not None:
-                shutil.rmtree(directory, ignore_errors=True)
+                _remove(directory)
+
+
+def _remove(directory: Path, attempts: int = 50) -> None:
+    """Remove ``directory``, again if a process that was just killed still wrote into it."""
+    for _ in range(attempts):
+        shutil.rmtree(directory, ignore_errors=True)
+        if not directory.exists():
+            return
+        time.sleep(0.1)
+    log.warning("could not remove %s", directory)
 
 
 _NO_SPACE_HINT = (
