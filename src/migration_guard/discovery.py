@@ -199,7 +199,8 @@ def _excluded(key: Key, config: Any) -> bool:
 # --- selection ----------------------------------------------------------------------
 
 
-def _check_app(loader: MigrationLoader, app_label: str) -> None:
+def check_app(loader: MigrationLoader, app_label: str, no_migrations: str = "") -> None:
+    """An installed app with migrations, or a SelectionError suggesting close labels."""
     try:
         apps.get_app_config(app_label)
     except LookupError:
@@ -208,7 +209,7 @@ def _check_app(loader: MigrationLoader, app_label: str) -> None:
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise SelectionError(f"no installed app with label {app_label!r}.{hint}") from None
     if app_label not in loader.migrated_apps:
-        raise SelectionError(f"app {app_label!r} has no migrations.")
+        raise SelectionError(f"app {app_label!r} has no migrations{no_migrations}.")
 
 
 def _find_migration(loader: MigrationLoader, app_label: str, name: str) -> Key:
@@ -261,7 +262,7 @@ def select(loader: MigrationLoader, selection: Selection, config: Any) -> Change
         names = ", ".join(f"{a}.{n}" for a, n in selection.keys)
         return _change(list(selection.keys), plan, config, names, separately=False)
     if selection.app_label:
-        _check_app(loader, selection.app_label)
+        check_app(loader, selection.app_label)
         if selection.migration_name:
             key = _find_migration(loader, selection.app_label, selection.migration_name)
             return _change([key], plan, config, f"{key[0]}.{key[1]}", separately=False)

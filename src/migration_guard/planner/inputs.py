@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import re
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from django.db.migrations.questioner import NonInteractiveMigrationQuestioner
 from django.db.migrations.state import ProjectState
 from django.db.models import NOT_PROVIDED
 
+from .. import discovery
 from ..discovery import Key, _find_migration, read_applied
 from ..exceptions import SelectionError
 from ..source import migration_path
@@ -120,17 +120,16 @@ class PlannerQuestioner(NonInteractiveMigrationQuestioner):
 
 def check_app(loader: MigrationLoader, app_label: str) -> None:
     try:
-        global_apps.get_app_config(app_label)
-    except LookupError:
-        labels = [cfg.label for cfg in global_apps.get_app_configs()]
-        close = difflib.get_close_matches(app_label, labels, n=3)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise PlanError(f"no installed app with label {app_label!r}.{hint}") from None
-    if app_label not in loader.migrated_apps:
-        raise PlanError(
-            f"app {app_label!r} has no migrations folder: run makemigrations {app_label} for "
-            "its first migration (a new table needs no zero-downtime plan)."
+        discovery.check_app(
+            loader,
+            app_label,
+            no_migrations=(
+                f" folder: run makemigrations {app_label} for its first migration (a new "
+                "table needs no zero-downtime plan)"
+            ),
         )
+    except SelectionError as exc:
+        raise PlanError(str(exc)) from None
 
 
 def number_of(name: str) -> int | None:

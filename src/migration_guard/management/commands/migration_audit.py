@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import sys
@@ -18,6 +17,7 @@ from ...conf import build_config
 from ...discovery import Selection
 from ...engine import AuditRequest, run_audit
 from ...exceptions import Interrupted, MigrationGuardError
+from ...logsetup import configure_logging
 from ...postgres.base import SOURCES, redact
 from ...report import RenderOptions, formats, github, render
 from ...signals import terminating_raises
@@ -164,7 +164,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         verbosity = int(options["verbosity"])
         pairs = self._outputs(options)
-        self._configure_logging(verbosity)
+        configure_logging(verbosity)
         try:
             config = build_config(
                 {
@@ -246,15 +246,6 @@ class Command(BaseCommand):
                 returncode=2,
             )
         return list(zip(fmts, outs, strict=True))
-
-    def _configure_logging(self, verbosity: int) -> None:
-        logger = logging.getLogger("migration_guard")
-        if logger.handlers:
-            return
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("migration_guard: %(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.DEBUG if verbosity >= 2 else logging.WARNING)
 
     def _progress(self, quiet: bool) -> Any:
         started = time.monotonic()

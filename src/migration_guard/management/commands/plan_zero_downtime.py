@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from django.db import DEFAULT_DB_ALIAS
 
 from ...conf import build_config
 from ...exceptions import Interrupted, MigrationGuardError
+from ...logsetup import configure_logging
 from ...planner import PlanRequest, run_plan
 from ...planner.formatting import render_files, render_summary
 from ...postgres.base import SOURCES, redact
@@ -116,7 +116,7 @@ class Command(BaseCommand):
         if options["dry_run"] and options["check"]:
             raise CommandError("choose one of --dry-run and --check", returncode=2)
         mode = "check" if options["check"] else "dry-run" if options["dry_run"] else "write"
-        self._configure_logging(int(options["verbosity"]))
+        configure_logging(int(options["verbosity"]))
         try:
             config = build_config(
                 {
@@ -157,15 +157,6 @@ class Command(BaseCommand):
             self.stdout.write(render_summary(outcome, root), ending="")
         if outcome.exit_code:
             sys.exit(outcome.exit_code)
-
-    def _configure_logging(self, verbosity: int) -> None:
-        logger = logging.getLogger("migration_guard")
-        if logger.handlers:
-            return
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("migration_guard: %(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.DEBUG if verbosity >= 2 else logging.WARNING)
 
     def _progress(self, verbosity: int) -> Any:
         stderr = self.stderr
