@@ -1,47 +1,38 @@
 """Helpers shared by the column, type and compatibility rules (not a rule).
 
-``ExecutedStatement.facts`` describes the first statement of an ``execute()``
-call only, but Django sometimes sends two in one string
-(``SET CONSTRAINTS ... IMMEDIATE; ALTER TABLE ... DROP CONSTRAINT ...``): these
-helpers parse every statement of every call.
+``parsed`` and ``actions`` are the base helpers under the names these rules
+use: every recorded statement is one statement (Django's multi-statement
+strings are split when they are recorded).
 """
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from .. import sqlfacts
-from ..sqlfacts import AlterAction, SqlStatement
+from ..sqlfacts import SqlStatement
+from ._operations import database_operations
+from .base import alter_actions as actions
+from .base import statements as parsed
+
+__all__ = [
+    "actions",
+    "column_type_in_state",
+    "database_kinds",
+    "database_operations",
+    "ident",
+    "made_earlier",
+    "migration_statements",
+    "parsed",
+    "state_knows",
+    "view_named",
+    "without_strings",
+]
 
 if TYPE_CHECKING:
     from ..collect import ExecutedStatement, MigrationRecord, OperationRecord
-
-
-@functools.lru_cache(maxsize=4096)
-def _parse(sql: str) -> tuple[SqlStatement, ...]:
-    return tuple(sqlfacts.parse(sql))
-
-
-def parsed(op: OperationRecord) -> Iterator[tuple[ExecutedStatement, SqlStatement]]:
-    """Every SQL statement the operation emitted (Django's DDL, RunSQL, deferred SQL)."""
-    for stmt in op.statements:
-        for facts in _parse(stmt.sql):
-            yield stmt, facts
-
-
-def actions(
-    op: OperationRecord, *kinds: str
-) -> Iterator[tuple[ExecutedStatement, SqlStatement, AlterAction]]:
-    """ALTER TABLE actions of every statement of the operation, optionally only ``kinds``."""
-    for stmt, facts in parsed(op):
-        if facts.kind != sqlfacts.ALTER_TABLE:
-            continue
-        for action in facts.actions:
-            if not kinds or action.kind in kinds:
-                yield stmt, facts, action
 
 
 def migration_statements(
@@ -51,18 +42,6 @@ def migration_statements(
     for op in record.operations:
         for stmt, facts in parsed(op):
             yield op, stmt, facts
-
-
-def database_operations(operation: Any) -> list[Any]:
-    """The operations that act on the database (SeparateDatabaseAndState unwrapped)."""
-    from django.db.migrations.operations.special import SeparateDatabaseAndState
-
-    if isinstance(operation, SeparateDatabaseAndState):
-        out: list[Any] = []
-        for inner in operation.database_operations:
-            out.extend(database_operations(inner))
-        return out
-    return [operation]
 
 
 def database_kinds(op: OperationRecord) -> set[str]:
