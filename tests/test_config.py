@@ -61,6 +61,7 @@ def test_rules_regraded_or_turned_off():
         ({"exclude_apps": "shop"}, "exclude_apps must be a list of strings"),
         ({"seed_rows": -1}, "seed_rows must be a whole number >= 0"),
         ({"trace": "yes"}, "trace must be true or false"),
+        ({"lock_timeout": "5s'; DROP TABLE x; --"}, "lock_timeout must be a PostgreSQL duration"),
     ],
 )
 def test_bad_values_are_named(settings, message):

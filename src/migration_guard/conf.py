@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,6 +27,7 @@ else:  # pragma: no cover - exercised on Python 3.10
 
 #: Rule severity value that turns a rule off.
 OFF = "off"
+_DURATION = re.compile(r"^\d+(\.\d+)?\s*(us|ms|s|min|h|d)?$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,6 +127,15 @@ def _convert(key: str, value: Any, where: str) -> Any:
         return tuple(value)
     if key == "rules":
         return _convert_rules(value, where)
+    if key == "lock_timeout":
+        _expect(
+            isinstance(value, str) and bool(_DURATION.match(value.strip())),
+            where,
+            key,
+            'a PostgreSQL duration such as "5s", "500ms" or "1min"',
+            value,
+        )
+        return value.strip()
     # plain optional strings
     _expect(value is None or isinstance(value, str), where, key, "a string", value)
     return value
