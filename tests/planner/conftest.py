@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import django
 import pytest
 
 from migration_guard.postgres import PostgresServer
@@ -33,6 +34,11 @@ SCRIPTS = Path(__file__).parent / "scripts"
 GOLDEN = Path(__file__).parent / "golden"
 #: Set to 1 to rewrite the golden files from what the planner writes now.
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
+#: golden/<case>/ is what the planner writes on Django 5.2. Where another Django major
+#: writes something else (Django 4.2: no db_default, so the RunSQL form; its writer's
+#: ``check=`` and unsorted dependencies), golden/<variant>/<case>/ holds that version's
+#: files, written by UPDATE_GOLDEN=1 on that version (only where they differ).
+GOLDEN_VARIANT = {4: "django42", 6: "django6"}.get(django.VERSION[0])
 
 
 def django_url(info: ConnectionInfo) -> str:
@@ -203,21 +209,45 @@ def assert_proven(result: dict[str, Any]) -> None:
         assert compared, "no table with rows both before and after the plan"
 
 
+def golden_folder(case: str) -> Path:
+    """This Django major's golden files of ``case``: its variant's, else the shared ones."""
+    if GOLDEN_VARIANT is not None and (GOLDEN / GOLDEN_VARIANT / case).is_dir():
+        return GOLDEN / GOLDEN_VARIANT / case
+    return GOLDEN / case
+
+
+def _same_files(folder: Path, files: dict[str, str]) -> bool:
+    if sorted(p.name for p in folder.glob("*")) != sorted(files):
+        return False
+    return all((folder / name).read_text() == text for name, text in files.items())
+
+
 def assert_golden(case: str, files: dict[str, str]) -> None:
-    """The generated files equal tests/planner/golden/<case>/ (UPDATE_GOLDEN=1 rewrites)."""
-    folder = GOLDEN / case
+    """The generated files equal this Django's golden files of ``case`` (see GOLDEN_VARIANT).
+
+    UPDATE_GOLDEN=1 rewrites them: the shared folder on Django 5.x, the variant's folder
+    elsewhere, which is removed again when the output equals the shared files.
+    """
     if UPDATE:
+        folder = GOLDEN / case if GOLDEN_VARIANT is None else GOLDEN / GOLDEN_VARIANT / case
         if folder.exists():
             shutil.rmtree(folder)
+        if GOLDEN_VARIANT is not None and _same_files(GOLDEN / case, files):
+            if folder.parent.is_dir() and not any(folder.parent.iterdir()):
+                folder.parent.rmdir()
+            return
         folder.mkdir(parents=True)
         for name, text in files.items():
             (folder / name).write_text(text)
         return
+    folder = golden_folder(case)
     expected = sorted(p.name for p in folder.glob("*")) if folder.exists() else []
     assert sorted(files) == expected, f"golden files of {case}: {sorted(files)} != {expected}"
     for name, text in files.items():
         golden = (folder / name).read_text()
-        assert text == golden, f"{case}/{name} differs from the golden file (UPDATE_GOLDEN=1)"
+        assert text == golden, (
+            f"{folder.relative_to(GOLDEN)}/{name} differs from the golden file (UPDATE_GOLDEN=1)"
+        )
 
 
 @pytest.fixture(scope="session")
