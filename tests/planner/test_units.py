@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+from django.db import migrations, models
 
 from migration_guard.planner.model import ModelEdit, PendingStep, Step
 from migration_guard.planner.modeledit import apply_edits
@@ -321,3 +322,33 @@ def test_record_is_removed_with_its_last_entry():
     text = render_record("blog", [entry])
     assert text is not None and '"release": 2' in text
     assert PendingStep.from_json(entry.as_json()) == entry
+
+
+# -- input --------------------------------------------------------------------------------
+
+
+def test_option_removals_before_a_deleted_model_go_with_it():
+    """Django 6.0+'s autodetector removes Meta.indexes and Meta.constraints before
+    DeleteModel (unique_together on every version): the model's removal takes them along."""
+    from migration_guard.planner.inputs import fold_into_deleted_models
+
+    other = migrations.RemoveField("comment", "author")
+    operations = [
+        migrations.RemoveIndex("series", "blog_series_owner_recent_idx"),
+        migrations.RemoveConstraint("series", "blog_series_unique_slug_per_owner"),
+        migrations.AlterUniqueTogether("series", set()),
+        other,
+        migrations.DeleteModel("Series"),
+    ]
+    kept, sources, folded = fold_into_deleted_models(operations, list("abcde"))
+    assert kept == [other, operations[-1]]
+    assert sources == ["d", "e"]
+    assert folded == operations[:3]
+    # an index removed before another change to the model stays an operation of its own
+    change = migrations.AlterField("series", "title", models.TextField())
+    operations = [operations[0], change, operations[-1]]
+    kept, _, folded = fold_into_deleted_models(operations, [None] * 3)
+    assert (kept, folded) == (operations, [])
+    # a model that stays keeps its removals
+    kept, _, folded = fold_into_deleted_models(operations[:1], [None])
+    assert (kept, folded) == (operations[:1], [])

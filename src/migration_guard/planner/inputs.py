@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from django.apps import apps as global_apps
+from django.db import migrations
 from django.db.migrations.autodetector import MigrationAutodetector
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.questioner import NonInteractiveMigrationQuestioner
@@ -118,6 +119,52 @@ class PlannerQuestioner(NonInteractiveMigrationQuestioner):
         return None  # the backfill computes one value per row
 
 
+def _option_removal_of(operation: Any) -> str | None:
+    """The model whose index, constraint or *_together ``operation`` removes, else None."""
+    if isinstance(operation, (migrations.RemoveIndex, migrations.RemoveConstraint)):
+        return str(operation.model_name_lower)
+    together = (migrations.AlterUniqueTogether, migrations.AlterIndexTogether)
+    if isinstance(operation, together) and not operation.option_value:
+        return str(operation.name_lower)
+    return None
+
+
+def _concerns(operation: Any, model_name_lower: str) -> bool:
+    return model_name_lower in (
+        getattr(operation, "model_name_lower", None),
+        getattr(operation, "name_lower", None),
+    )
+
+
+def fold_into_deleted_models(
+    operations: list[Any], sources: list[SourceOp | None]
+) -> tuple[list[Any], list[SourceOp | None], list[Any]]:
+    """Drop the removals of a model's indexes, constraints and *_together that come right
+    before the model's DeleteModel (the autodetector brings them forward: unique_together
+    and index_together on every Django version, Meta.indexes and Meta.constraints since
+    Django 6.0). The model's removal takes them along: its table (with its indexes and
+    constraints) stays for the previous release and goes in one piece, and Django's state
+    after DeleteModel is the same. Returns the operations, their sources, and the dropped
+    operations.
+    """
+    dropped: set[int] = set()
+    for index, operation in enumerate(operations):
+        if not isinstance(operation, migrations.DeleteModel):
+            continue
+        model = operation.name_lower
+        for earlier in range(index - 1, -1, -1):
+            if _option_removal_of(operations[earlier]) == model:
+                dropped.add(earlier)
+            elif _concerns(operations[earlier], model):
+                break
+    keep = [i for i in range(len(operations)) if i not in dropped]
+    return (
+        [operations[i] for i in keep],
+        [sources[i] for i in keep],
+        [operations[i] for i in sorted(dropped)],
+    )
+
+
 def check_app(loader: MigrationLoader, app_label: str) -> None:
     try:
         discovery.check_app(
@@ -174,10 +221,11 @@ def from_models(
     number = (number_of(migrations_[0].name) if migrations_ else None) or next_number(
         loader, app_label
     )
+    operations, sources, _folded = fold_into_deleted_models(operations, [None] * len(operations))
     return PlanInput(
         app_label=app_label,
         operations=operations,
-        sources=[None] * len(operations),
+        sources=sources,
         before=loader.project_state(),
         dependencies=dependencies,
         dependency_source=None,
@@ -231,10 +279,18 @@ def from_migration(
         if key in {tuple(r) for r in (other.run_before or [])}:
             runs_before.append((other_key, other_path))
     number = number_of(key[1]) or next_number(loader, app_label)
+    operations, sources, folded = fold_into_deleted_models(
+        list(migration.operations), list(parsed.operations)
+    )
+    notes.extend(
+        f"{operation.describe()}: goes with the model, whose removal keeps its table (indexes "
+        "and constraints included) for the previous release and drops it in one piece."
+        for operation in folded
+    )
     return PlanInput(
         app_label=key[0],
-        operations=list(migration.operations),
-        sources=list(parsed.operations),
+        operations=operations,
+        sources=sources,
         before=before,
         dependencies=[(str(d[0]), str(d[1])) for d in migration.dependencies],
         dependency_source=parsed.dependencies_source,
