@@ -126,3 +126,15 @@ def test_runsql_index_of_a_table_created_earlier_in_the_same_change_ok(make_app)
     )
     report = app.audit(1, 2)
     assert app.findings(report, RULE) == []
+
+
+def test_index_of_a_model_deleted_by_the_same_migration_ok(make_app):
+    """makemigrations on Django 6.0+ removes Meta.indexes before DeleteModel: the table's
+    drop is the finding (remove-model), not its index's."""
+    app = make_app(
+        [ORDER, INDEX],
+        ["migrations.RemoveIndex('order', 'o_created_idx')", "migrations.DeleteModel('Order')"],
+    )
+    report = app.audit()
+    assert app.findings(report, RULE) == []
+    assert [f.rule for f in report.findings if f.rule == "remove-model"] == ["remove-model"]

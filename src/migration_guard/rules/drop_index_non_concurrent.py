@@ -54,6 +54,28 @@ def index_table(
     return None
 
 
+#: Operations that remove an index or constraint of a model (makemigrations writes them
+#: before the model's DeleteModel: *_together on every version, Meta.indexes and
+#: Meta.constraints since Django 6.0).
+OPTION_REMOVALS = ("RemoveIndex", "RemoveConstraint", "AlterIndexTogether", "AlterUniqueTogether")
+
+
+def _model_deleted_later(op: OperationRecord, ctx: RuleContext) -> bool:
+    """``op`` removes an index of a model whose table a later DeleteModel of the same
+    migration drops: the table's drop is the hazard (remove-model), not its indexes'."""
+    if op.kind not in OPTION_REMOVALS:
+        return False
+    model = getattr(op.operation, "model_name_lower", None) or getattr(
+        op.operation, "name_lower", None
+    )
+    return any(
+        other.index > op.index
+        and other.kind == "DeleteModel"
+        and other.operation.name_lower == model
+        for other in ctx.migration.operations
+    )
+
+
 class DropIndexNonConcurrent(Rule):
     """An index of an existing table is dropped without CONCURRENTLY.
 
@@ -69,7 +91,9 @@ class DropIndexNonConcurrent(Rule):
     runs ``DROP INDEX IF EXISTS "order_created_idx"``. ``DROP INDEX`` names only
     the index: the table comes from the Django operation or, for ``RunSQL``,
     from the locks the trace saw; when it cannot be told, the finding names the
-    index alone.
+    index alone. An index removed right before its model's ``DeleteModel`` (what
+    ``makemigrations`` writes on Django 6.0+) goes with the table: that drop is
+    ``remove-model``'s finding.
 
     **Lock.** ACCESS EXCLUSIVE on the index's table: reads and writes block.
     Dropping is quick, but the lock request first waits for every query already
@@ -115,6 +139,8 @@ class DropIndexNonConcurrent(Rule):
     plannable = True
 
     def check_operation(self, op: OperationRecord, ctx: RuleContext) -> Iterable[Finding]:
+        if _model_deleted_later(op, ctx):
+            return
         for stmt, facts in statements(op):
             if facts.kind != sqlfacts.DROP_INDEX or facts.concurrently:
                 continue
