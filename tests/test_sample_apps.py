@@ -27,6 +27,7 @@ EXPECTED = {
     ("accounts", "0008_hazard_rename_model"): {"rename-model"},
     ("accounts", "0009_hazard_alter_db_table"): {"alter-db-table"},
     ("accounts", "0011_hazard_run_python_no_reverse"): {"run-python-no-reverse"},
+    ("accounts", "0013_hazard_add_foreign_key_validating"): {"add-foreign-key-validating"},
     ("blog", "0003_hazard_alter_index_together"): {"add-index-non-concurrent"},
     ("blog", "0005_hazard_remove_index_together"): {"drop-index-non-concurrent"},
     ("blog", "0006_hazard_alter_field_db_index"): {"add-index-non-concurrent"},
@@ -62,6 +63,7 @@ OBSERVED = {
     ("shop", "0010_hazard_add_check_constraint"): "AccessExclusiveLock",
     ("blog", "0008_hazard_set_not_null"): "AccessExclusiveLock",
     ("blog", "0007_hazard_alter_unique_together"): "AccessExclusiveLock",
+    ("accounts", "0013_hazard_add_foreign_key_validating"): "ShareRowExclusiveLock",
 }
 
 

@@ -42,6 +42,16 @@ class Profile(models.Model):
         related_name="referrals",
         verbose_name="referred by",
     )
+    # Added without a constraint (0012), constrained in 0013: the validating hazard.
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        db_index=False,
+        related_name="invitees",
+        verbose_name="invited by",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
