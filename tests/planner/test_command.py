@@ -54,6 +54,24 @@ def test_old_postgres_version_is_a_usage_error(project):
     assert "needs PostgreSQL 12+" in proc.stderr
 
 
+def test_new_fields_without_a_value_for_existing_rows_are_usage_errors(project_factory):
+    """The advice names db_default only where Django has it (5.0+)."""
+    project = project_factory("novalue")
+    project.edit(
+        "blog/models.py",
+        RATING[0],
+        RATING[0] + "    shown_on = models.DateTimeField(auto_now_add=True)\n",
+    )
+    proc = project.plan("blog", "--no-verify", expect=2)
+    assert "post.shown_on is a new auto_now_add field" in proc.stderr
+    assert ("db_default=Now()" in proc.stderr) is (django.VERSION >= (5, 0))
+    project.edit("blog/models.py", "(auto_now_add=True)", "()")
+    proc = project.plan("blog", "--no-verify", expect=2)
+    assert "post.shown_on is a new NOT NULL field without a default" in proc.stderr
+    assert ("db_default=..." in proc.stderr) is (django.VERSION >= (5, 0))
+    assert project.migrations("blog")[-1] == "0019_hazard_update_without_where"  # nothing written
+
+
 def test_dry_run_and_check_write_nothing(project_factory):
     project = project_factory("dryrun")
     project.edit("blog/models.py", *RATING)

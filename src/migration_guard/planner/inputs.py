@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import django
 from django.apps import apps as global_apps
 from django.db import migrations
 from django.db.migrations.autodetector import MigrationAutodetector
@@ -80,14 +81,26 @@ class PlannerQuestioner(NonInteractiveMigrationQuestioner):
             f"{model_name}.{field_name} is a new NOT NULL field without a default, so existing "
             "rows have no value for it. Give it one in the model: default=<constant> (one "
             "step, the database keeps the DEFAULT), default=<callable> (added nullable, "
-            "backfilled in batches, then made NOT NULL), db_default=..., or null=True."
+            "backfilled in batches, then made NOT NULL), "
+            + ("db_default=..., " if django.VERSION >= (5, 0) else "")
+            + "or null=True."
         )
 
     def ask_auto_now_add_addition(self, field_name: str, model_name: str) -> Any:
+        if django.VERSION >= (5, 0):
+            advice = (
+                "Add db_default=Now() (django.db.models.functions) to the field (one "
+                "catalog-only step), or make it null=True."
+            )
+        else:  # no db_default before Django 5.0
+            advice = (
+                "Make it null=True, or add it with default=django.utils.timezone.now (added "
+                "nullable, backfilled in batches, then made NOT NULL) and make it auto_now_add "
+                "in a later change (no SQL)."
+            )
         raise PlanError(
-            f"{model_name}.{field_name} is a new auto_now_add field: existing rows need a value. "
-            "Add db_default=Now() (django.db.models.functions) to the field (one catalog-only "
-            "step), or make it null=True."
+            f"{model_name}.{field_name} is a new auto_now_add field: existing rows need a "
+            f"value. {advice}"
         )
 
     def ask_not_null_alteration(self, field_name: str, model_name: str) -> Any:
