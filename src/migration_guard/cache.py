@@ -24,8 +24,8 @@ import hashlib
 import json
 import logging
 import os
+import secrets
 import shutil
-import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -143,8 +143,10 @@ class BaseStateCache:
         final = self.directory / key
         if (final / MANIFEST).is_file():
             return self.lookup(key)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=self.directory))
+        # named before it exists, so an interruption at any point leaves nothing behind
+        tmp = self.directory / f".{key}-{os.getpid()}-{secrets.token_hex(4)}"
         try:
+            tmp.mkdir(mode=0o700)
             save_data(tmp / "data")
             files, size = _tree_stats(tmp / "data")
             (tmp / MANIFEST).write_text(
