@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from django.db import migrations, models
 from django.db.models import NOT_PROVIDED
 
-from ..model import Chain, DjangoOp, OpSpec, SeparateSpec, SourceOp, Step
+from ..model import Chain, DjangoOp, OpSpec, RunSQLSpec, SeparateSpec, SourceOp, Step
 
 if TYPE_CHECKING:
     from ..context import OpContext, PlanContext
@@ -555,3 +555,28 @@ __all__ = [
     "operation_keys",
     "passthrough",
 ]
+
+
+def validate_constraint_step(
+    plan: Any, *, strategy: str, table: str, name: str, key: str, slug: str, title: str, why: str
+) -> Step:
+    """``VALIDATE CONSTRAINT`` alone in its migration: a scan under SHARE UPDATE EXCLUSIVE."""
+    q = plan.quote
+    return Step(
+        strategy=strategy,
+        slug=slug,
+        phase="enforce",
+        title=title,
+        why=why,
+        operations=[
+            RunSQLSpec(
+                sql=f"ALTER TABLE {q(table)} VALIDATE CONSTRAINT {q(name)}",
+                reverse=None,
+                comment="A validated constraint cannot be made NOT VALID again: nothing to undo.",
+                scans=frozenset({table}),
+            )
+        ],
+        separate=True,
+        scans=frozenset({table}),
+        models=frozenset({key}),
+    )

@@ -32,6 +32,7 @@ from .base import (
     field_facts,
     new_field_strategy,
     plain_column_ops,
+    validate_constraint_step,
 )
 from .set_not_null import altered_field, db_kwargs_differ
 
@@ -49,24 +50,15 @@ def not_valid_ops(plan: Any, table: str, name: str, check: str, *, comment: str 
 
 
 def validate_step(plan: Any, *, table: str, name: str, key: str, slug: str) -> Step:
-    q = plan.quote
-    return Step(
+    return validate_constraint_step(
+        plan,
         strategy=ID,
+        table=table,
+        name=name,
+        key=key,
         slug=slug,
-        phase="enforce",
         title=f"Validate the CHECK constraint {name}",
         why=text(ID, "validate", table=table, name=name),
-        operations=[
-            RunSQLSpec(
-                sql=f"ALTER TABLE {q(table)} VALIDATE CONSTRAINT {q(name)}",
-                reverse=None,
-                comment="A validated constraint cannot be made NOT VALID again: nothing to undo.",
-                scans=frozenset({table}),
-            )
-        ],
-        separate=True,
-        scans=frozenset({table}),
-        models=frozenset({key}),
     )
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..model import Chain, RunSQLSpec, Step
+from ..model import Chain, Step
 from ..writer import text
 from .base import (
     FieldFacts,
@@ -29,6 +29,7 @@ from .base import (
     field_facts,
     new_field_strategy,
     plain_column_ops,
+    validate_constraint_step,
 )
 from .concurrent_index import build_ops, build_step, field_index_sql
 
@@ -46,24 +47,15 @@ def fk_sql(plan: Any, model: Any, field: Any) -> tuple[str, str, str]:
 
 
 def validate_step(plan: Any, *, table: str, name: str, key: str, slug: str, to_table: str) -> Step:
-    q = plan.quote
-    return Step(
+    return validate_constraint_step(
+        plan,
         strategy=ID,
+        table=table,
+        name=name,
+        key=key,
         slug=slug,
-        phase="enforce",
         title=f"Validate the foreign key {name}",
         why=text(ID, "validate", table=table, to_table=to_table),
-        operations=[
-            RunSQLSpec(
-                sql=f"ALTER TABLE {q(table)} VALIDATE CONSTRAINT {q(name)}",
-                reverse=None,
-                comment="A validated constraint cannot be made NOT VALID again: nothing to undo.",
-                scans=frozenset({table}),
-            )
-        ],
-        separate=True,
-        scans=frozenset({table}),
-        models=frozenset({key}),
     )
 
 
