@@ -164,6 +164,53 @@ def full_plan(loader: MigrationLoader, targets: Iterable[Key] | None = None) -> 
     return plan
 
 
+@dataclasses.dataclass(frozen=True)
+class Order:
+    """How a change is applied: the whole base first, then the change, each in plan order."""
+
+    base: tuple[Key, ...]
+    change: tuple[Key, ...]
+    #: Base migrations that depend on a change migration, so they belong to the change:
+    #: (migration, the change migration it depends on).
+    joined: tuple[tuple[Key, Key], ...] = ()
+
+    @property
+    def keys(self) -> list[Key]:
+        return [*self.base, *self.change]
+
+
+def change_order(loader: MigrationLoader, targets: Iterable[Key], *, separately: bool) -> Order:
+    """Split the plan of ``targets`` into the base and the change.
+
+    Together (one deploy): every migration that is not part of the change is
+    applied before the first change migration, so "pre-existing" means the
+    same thing for every migration of the change. A base migration that
+    depends on a change migration cannot run before it: it joins the change.
+    Separately (``--all``): each target is a change of its own, so the plan
+    order is kept and the base of each target is everything before it.
+    """
+    wanted = list(targets)
+    plan = full_plan(loader, wanted)
+    if separately:
+        first = next((i for i, key in enumerate(plan) if key in set(wanted)), len(plan))
+        return Order(tuple(plan[:first]), tuple(plan[first:]))
+    graph = loader.graph
+    members = set(wanted)
+    joined: list[tuple[Key, Key]] = []
+    for key in plan:
+        if key in members:
+            continue
+        parents = [p.key for p in graph.node_map[key].parents if p.key in members]
+        if parents:
+            members.add(key)
+            joined.append((key, sorted(parents)[0]))
+    return Order(
+        tuple(k for k in plan if k not in members),
+        tuple(k for k in plan if k in members),
+        tuple(joined),
+    )
+
+
 # --- first or third party ---------------------------------------------------------------
 
 

@@ -41,7 +41,7 @@ from .collect import (
     new_record,
 )
 from .conf import Config
-from .discovery import Change, Key, Selection, full_plan, load_graph, select
+from .discovery import Change, Key, Order, Selection, change_order, load_graph, select
 from .djangodb import connections_pointed_at, original_settings
 from .exceptions import ProviderError, ScratchDatabaseError
 from .findings import Category, Finding, Severity
@@ -135,9 +135,8 @@ def run_audit(request: AuditRequest, progress: Progress = _noop) -> AuditReport:
             notes=("no migrations to audit",),
         )
     lock_timeout = lock_timeout_configured(config, request.database)
-    plan = full_plan(loader, change.targets)
-    first = next(i for i, key in enumerate(plan) if key in set(change.targets))
-    base = [loader.graph.nodes[key] for key in plan[:first]]
+    order = change_order(loader, change.targets, separately=change.separately)
+    base = [loader.graph.nodes[key] for key in order.base]
     cache = _CacheUse(config, base, request.database)
     for attempt in (1, 2):
         try:
@@ -154,7 +153,7 @@ def run_audit(request: AuditRequest, progress: Progress = _noop) -> AuditReport:
                 connection = stack.enter_context(connections_pointed_at(info, request.database))
                 _check_django_supports(connection, server)
                 pg = _pg_facts(config, server.server_version, stats)
-                run = _Run(request, change, connection, info, pg, lock_timeout, progress)
+                run = _Run(request, change, order, connection, info, pg, lock_timeout, progress)
                 results = run.execute(server, cache)
                 results, size_notes = attach_sizes(results, stats, info)
                 notes = list(run.notes) + cache.notes + size_notes
@@ -288,6 +287,7 @@ class _Run:
         self,
         request: AuditRequest,
         change: Change,
+        order: Order,
         connection: Any,
         info: Any,
         pg: PgFacts,
@@ -297,6 +297,7 @@ class _Run:
         self.request = request
         self.config = request.config
         self.change = change
+        self.order = order
         self.connection = connection
         self.info = info
         self.pg = pg
@@ -314,8 +315,13 @@ class _Run:
     def execute(self, server: Any, cache: _CacheUse) -> list[MigrationResult]:
         executor = MigrationExecutor(self.connection)
         loader = executor.loader
-        targets = set(self.change.targets)
-        plan = full_plan(loader, self.change.targets)
+        targets = set(self.change.targets) | {key for key, _ in self.order.joined}
+        plan = self.order.keys
+        for key, because in self.order.joined:
+            self.notes.append(
+                f"{key[0]}.{key[1]} is audited with the change: it depends on "
+                f"{because[0]}.{because[1]}, which is part of it"
+            )
         state = executor._create_project_state(with_applied_migrations=False)  # type: ignore[attr-defined]
         results: list[MigrationResult] = []
         broken: set[Key] = set()
@@ -356,7 +362,7 @@ class _Run:
                 continue
             if snapshot is None or self.change.separately:
                 if self.seeder is not None:  # once per change; per migration when separately
-                    together = [loader.graph.nodes[k] for k in self.change.targets]
+                    together = [loader.graph.nodes[k] for k in plan if k in targets]
                     self.seeder.seed([migration] if self.change.separately else together, state)
                 snapshot = take_snapshot(self._raw())
                 aliases: dict[str, str] = {}

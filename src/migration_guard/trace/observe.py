@@ -179,7 +179,21 @@ class Tracer(StatementHooks):
 
     # -- StatementHooks ---------------------------------------------------------
     def begin_migration(self, connection: Any, record: MigrationRecord) -> None:
+        """Observe this migration against the state right before it.
+
+        Relation files are read again here, so a rewrite done by an earlier
+        migration of the change is not reported a second time by this one.
+        """
         self._new_transaction()
+        connection.ensure_connection()
+        self._files.update(self._filenodes(connection.connection))
+
+    def _filenodes(self, conn: Any) -> dict[int, int]:
+        rows = conn.execute(
+            "SELECT oid::bigint, relfilenode::bigint FROM pg_class WHERE oid = ANY(%(oids)s::oid[])",
+            {"oids": self.snapshot.oids},
+        ).fetchall()
+        return {int(oid): int(node) for oid, node in rows}
 
     def before_statement(self, connection: Any) -> None:
         if self._need_baseline:
@@ -374,12 +388,7 @@ class Tracer(StatementHooks):
         rels = self.snapshot.relations
         out = []
         with contextlib.suppress(psycopg.Error):
-            rows = conn.execute(
-                "SELECT oid::bigint, relfilenode::bigint FROM pg_class "
-                "WHERE oid = ANY(%(oids)s::oid[])",
-                {"oids": self.snapshot.oids},
-            ).fetchall()
-            for oid, node in rows:
+            for oid, node in self._filenodes(conn).items():
                 if self._files.get(oid) not in (None, node):
                     out.append(rels[oid].name)
                 self._files[oid] = node
