@@ -31,7 +31,7 @@ def rule_page(rule: type[Rule]) -> str:
     if rule.predicts is not None:
         seen = []
         if rule.predicts.lock:
-            from .trace.locks import sql_name
+            from .pglocks import sql_name
 
             seen.append(f"{sql_name(rule.predicts.lock)} lock")
         if rule.predicts.rewrite:

@@ -21,10 +21,10 @@ from typing import Any
 
 import jinja2
 
+from .. import pglocks as lockmodes
 from .. import rules as rules_pkg
 from ..findings import Blocks, Evidence, Finding, Severity, TableSize
 from ..results import FAILED, SKIPPED, AuditReport, MigrationResult
-from ..trace import locks as lockmodes
 from . import RenderOptions, register
 from .sarif import help_uri
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
+from .. import pglocks as lockmodes
 from ..findings import Blocks, Evidence, Finding, Severity
 from ..results import FAILED, SKIPPED, AuditReport, MigrationResult
-from ..trace import locks as lockmodes
 from . import RenderOptions, register
 
 _WIDTH = 100

@@ -1,10 +1,7 @@
-"""Which table locks a statement takes, read from its SQL facts (not a rule).
+"""The table locks an operation's statements take, as the rules look at them.
 
-The mapping follows the lock table of the design notes and PostgreSQL's
-documentation ("Explicit Locking", and the lock level each command page
-states). It is a lower bound: what the statement certainly takes on the tables
-its text names. The trace observes the rest (for example the ACCESS EXCLUSIVE
-that dropping a foreign key takes on the referenced table).
+Which lock a statement takes is a PostgreSQL fact and lives in
+:mod:`migration_guard.pglocks`; this module applies it to recorded operations.
 """
 
 from __future__ import annotations
@@ -13,22 +10,22 @@ import dataclasses
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
+from .. import pglocks as lockmodes
 from .. import sqlfacts
 from ..findings import Blocks
-from ..trace import locks as lockmodes
+from ..pglocks import (  # noqa: F401  (re-exported for the rules)
+    ACCESS_EXCLUSIVE,
+    DATA_KINDS,
+    EXCLUSIVE,
+    ROW_EXCLUSIVE,
+    SHARE,
+    SHARE_ROW_EXCLUSIVE,
+    SHARE_UPDATE_EXCLUSIVE,
+    statement_locks,
+)
 
 if TYPE_CHECKING:
     from ..collect import ExecutedStatement, MigrationRecord, OperationRecord
-
-ACCESS_EXCLUSIVE = "AccessExclusiveLock"
-EXCLUSIVE = "ExclusiveLock"
-SHARE_ROW_EXCLUSIVE = "ShareRowExclusiveLock"
-SHARE = "ShareLock"
-SHARE_UPDATE_EXCLUSIVE = "ShareUpdateExclusiveLock"
-ROW_EXCLUSIVE = "RowExclusiveLock"
-
-#: Statements that change rows (they take ROW EXCLUSIVE, which blocks no one).
-DATA_KINDS = frozenset({sqlfacts.UPDATE, sqlfacts.DELETE, sqlfacts.INSERT})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,95 +49,6 @@ class TableLock:
         from ..collect import DEFERRED
 
         return self.stmt.origin == DEFERRED
-
-
-def _action_mode(action: sqlfacts.AlterAction) -> str:
-    if action.kind == sqlfacts.VALIDATE_CONSTRAINT:
-        return SHARE_UPDATE_EXCLUSIVE
-    if action.kind == sqlfacts.ADD_CONSTRAINT and action.constraint_type == sqlfacts.FOREIGN_KEY:
-        return SHARE_ROW_EXCLUSIVE
-    return ACCESS_EXCLUSIVE
-
-
-def _action_name(action: sqlfacts.AlterAction) -> str:
-    if action.kind == sqlfacts.ADD_CONSTRAINT and action.constraint_type:
-        kind = action.constraint_type.replace("_", " ").upper()
-        return f"ADD CONSTRAINT {kind}" + (" NOT VALID" if action.not_valid else "")
-    if action.kind == sqlfacts.ACTION_OTHER:
-        return "ALTER TABLE"
-    return action.kind.replace("_", " ").upper()
-
-
-def statement_locks(
-    facts: sqlfacts.SqlStatement, op_table: str | None = None
-) -> list[tuple[str, str, str]]:
-    """``(table, mode, what)`` for the table locks ``facts`` takes, strongest per table.
-
-    ``op_table`` is the operation's own table (Django operations): it names the
-    table of a ``DROP INDEX``/``REINDEX INDEX``, whose text names only the index.
-    """
-    kind = facts.kind
-    found: list[tuple[str, str, str]] = []
-
-    def add(table: str | None, mode: str, what: str) -> None:
-        if table:
-            found.append((table, mode, what))
-
-    if kind == sqlfacts.ALTER_TABLE:
-        actions = facts.actions or (sqlfacts.AlterAction(sqlfacts.ACTION_OTHER),)
-        strongest = max((_action_mode(a) for a in actions), key=lockmodes.strength)
-        names = ", ".join(dict.fromkeys(_action_name(a) for a in actions))
-        for table in facts.tables or (facts.table,):
-            add(table, strongest, f"ALTER TABLE {names}")
-        for action in actions:
-            referenced = action.references or action.inline_references
-            add(referenced, SHARE_ROW_EXCLUSIVE, "FOREIGN KEY (referenced table)")
-    elif kind == sqlfacts.CREATE_INDEX:
-        mode = SHARE_UPDATE_EXCLUSIVE if facts.concurrently else SHARE
-        add(facts.table, mode, "CREATE INDEX" + (" CONCURRENTLY" if facts.concurrently else ""))
-    elif kind == sqlfacts.DROP_INDEX:
-        mode = SHARE_UPDATE_EXCLUSIVE if facts.concurrently else ACCESS_EXCLUSIVE
-        add(op_table, mode, "DROP INDEX" + (" CONCURRENTLY" if facts.concurrently else ""))
-    elif kind == sqlfacts.REINDEX:
-        mode = SHARE_UPDATE_EXCLUSIVE if facts.concurrently else SHARE
-        table = facts.table if facts.target == "TABLE" else op_table
-        if facts.target in ("TABLE", "INDEX"):
-            add(table, mode, "REINDEX")
-    elif kind in (sqlfacts.DROP_TABLE, sqlfacts.TRUNCATE, sqlfacts.CLUSTER):
-        what = {
-            sqlfacts.DROP_TABLE: "DROP TABLE",
-            sqlfacts.TRUNCATE: "TRUNCATE",
-            sqlfacts.CLUSTER: "CLUSTER",
-        }[kind]
-        for table in facts.tables or (facts.table,):
-            add(table, ACCESS_EXCLUSIVE, what)
-    elif kind == sqlfacts.LOCK:
-        try:
-            mode = lockmodes.normalise(facts.lock_mode or "ACCESS EXCLUSIVE")
-        except ValueError:
-            mode = ACCESS_EXCLUSIVE
-        for table in facts.tables or (facts.table,):
-            add(table, mode, f"LOCK TABLE IN {lockmodes.sql_name(mode)} MODE")
-    elif kind == sqlfacts.VACUUM:
-        mode = ACCESS_EXCLUSIVE if facts.full else SHARE_UPDATE_EXCLUSIVE
-        for table in facts.tables:
-            add(table, mode, "VACUUM FULL" if facts.full else "VACUUM")
-    elif kind == sqlfacts.REFRESH_MATVIEW:
-        mode = EXCLUSIVE if facts.concurrently else ACCESS_EXCLUSIVE
-        add(facts.table, mode, "REFRESH MATERIALIZED VIEW")
-    elif kind == sqlfacts.CREATE_TRIGGER:
-        add(facts.table, SHARE_ROW_EXCLUSIVE, "CREATE TRIGGER")
-    elif kind == sqlfacts.RENAME and facts.target != "INDEX":
-        add(facts.table, ACCESS_EXCLUSIVE, f"ALTER {facts.target} RENAME")
-    elif kind in DATA_KINDS:
-        for table in facts.tables or (facts.table,):
-            add(table, ROW_EXCLUSIVE, kind.upper())
-    # Strongest per table, first mention order.
-    best: dict[str, tuple[str, str, str]] = {}
-    for table, mode, what in found:
-        if table not in best or lockmodes.strength(mode) > lockmodes.strength(best[table][1]):
-            best[table] = (table, mode, what)
-    return list(best.values())
 
 
 def operation_locks(op: OperationRecord) -> Iterator[TableLock]:

@@ -14,10 +14,10 @@ import inspect
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar
 
+from .. import pglocks as lockmodes
 from .. import sqlfacts
 from ..findings import Category, Finding, Lock, OperationRef, Severity
 from ..sqlfacts import AlterAction, SqlStatement
-from ..trace import locks as lockmodes
 
 if TYPE_CHECKING:
     from ..collect import ExecutedStatement, MigrationRecord, OperationRecord

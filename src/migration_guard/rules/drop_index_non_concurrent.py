@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from .. import pglocks as lockmodes
 from .. import sqlfacts
 from ..findings import Category, Finding, Severity
-from ..trace import locks as lockmodes
 from .base import Prediction, Rule, RuleContext, is_runsql, statements
 
 if TYPE_CHECKING:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from .. import pglocks as lockmodes
 from .. import sqlfacts
 from ..collect import ORM
 from ..findings import Blocks, Category, Finding, Severity
-from ..trace import locks as lockmodes
 from . import _locks
 from .base import Prediction, Rule, RuleContext
 

@@ -6,9 +6,9 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from .. import pglocks as lockmodes
 from .. import sqlfacts
 from ..findings import Category, Finding, Severity
-from ..trace import locks as lockmodes
 from . import _locks
 from ._operations import database_operations
 from .base import Prediction, Rule, RuleContext

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from .. import pglocks as lockmodes
 from ..findings import Category, Finding, Severity
-from ..trace import locks as lockmodes
 from . import _locks
 from .base import Prediction, Rule, RuleContext
 

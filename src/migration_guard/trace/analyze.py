@@ -18,10 +18,10 @@ import dataclasses
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from .. import pglocks as lockmodes
 from ..findings import Blocks, Category, Evidence, Finding, Lock, Severity
 from ..results import ObservedOperation
 from ..rules import registry
-from . import locks as lockmodes
 
 if TYPE_CHECKING:
     from ..collect import MigrationRecord, OperationRecord

@@ -190,7 +190,8 @@ class Tracer(StatementHooks):
 
     def _filenodes(self, conn: Any) -> dict[int, int]:
         rows = conn.execute(
-            "SELECT oid::bigint, relfilenode::bigint FROM pg_class WHERE oid = ANY(%(oids)s::oid[])",
+            "SELECT oid::bigint, relfilenode::bigint FROM pg_class "
+            "WHERE oid = ANY(%(oids)s::oid[])",
             {"oids": self.snapshot.oids},
         ).fetchall()
         return {int(oid): int(node) for oid, node in rows}
