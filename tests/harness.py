@@ -149,7 +149,7 @@ class App:
 
 #: Advice that shows on almost every ALTER TABLE when no lock_timeout is set;
 #: rule tests look at it only where it is the subject.
-QUIET = frozenset({"observed-blocking-lock", "lock-timeout-missing"})
+QUIET = frozenset({"lock-timeout-missing"})
 
 
 class AppFactory:

@@ -89,9 +89,9 @@ def test_render_errors_say_what_to_do(tmp_path):
     bad.write_text("<html>")
     result = runner.invoke(main, ["render", "--report", str(bad)])
     assert result.exit_code == 2 and "is not JSON" in result.output
-    bad.write_text(json.dumps({"schema_version": 2, "migrations": []}))
+    bad.write_text(json.dumps({"schema_version": 1, "migrations": []}))
     result = runner.invoke(main, ["render", "--report", str(bad)])
-    assert result.exit_code == 2 and "schema_version 2" in result.output
+    assert result.exit_code == 2 and "schema_version 1" in result.output
     bad.write_text(json.dumps([1, 2]))
     result = runner.invoke(main, ["render", "--report", str(bad)])
     assert result.exit_code == 2 and "not a migration-guard JSON report" in result.output

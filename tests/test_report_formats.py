@@ -23,6 +23,8 @@ from migration_guard.findings import (
     Finding,
     Lock,
     OperationRef,
+    Rewrite,
+    Scan,
     Severity,
     TableSize,
 )
@@ -141,7 +143,7 @@ def sample_report() -> AuditReport:
         ),
         evidence=Evidence.OBSERVED,
         locks=(Lock("shop_order", "ShareLock", Blocks.WRITES),),
-        scans=("shop_order (1 sequential scan)",),
+        scans=(Scan("shop_order", 1),),
         sql=('CREATE INDEX "order_created_idx" ON "shop_order" ("created");',),
         table="shop_order",
         plan_command="python manage.py plan_zero_downtime shop 0002_add_index",
@@ -168,7 +170,7 @@ def sample_report() -> AuditReport:
             Lock("shop_order", "AccessExclusiveLock", Blocks.READS_AND_WRITES),
             Lock("shop_orderitem", "ShareUpdateExclusiveLock", Blocks.NOTHING),
         ),
-        rewrites=("shop_order",),
+        rewrites=(Rewrite("shop_order", "shop_order"),),
         sql=(
             'ALTER TABLE "shop_order" ALTER COLUMN "total" TYPE bigint USING "total"::bigint;',
             "-- a comment with ``` backticks",

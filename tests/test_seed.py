@@ -68,7 +68,7 @@ def test_seeded_rows_are_there_while_the_change_is_traced(make_app):
     assert f"300 into {table}" in seed_notes(report)[0]
     [rewrite] = app.findings(report, "alter-column-type-rewrite")
     assert rewrite.evidence.value == "observed"
-    assert table in rewrite.rewrites
+    assert table in rewrite.rewritten
     assert rewrite.duration_ms is not None
 
     unseeded = app.audit()

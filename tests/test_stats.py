@@ -20,7 +20,16 @@ from psycopg import sql
 
 from migration_guard.conf import Config
 from migration_guard.exceptions import StatsUnavailable
-from migration_guard.findings import Blocks, Category, Evidence, Finding, Lock, Severity
+from migration_guard.findings import (
+    Blocks,
+    Category,
+    Evidence,
+    Finding,
+    Lock,
+    Rewrite,
+    Scan,
+    Severity,
+)
 from migration_guard.management.commands.migration_audit import Command
 from migration_guard.postgres import PostgresOptions, PostgresServer, open_server
 from migration_guard.postgres.base import ConnectionInfo
@@ -333,7 +342,10 @@ def _finding(rule: str, **changes: Any) -> Finding:
             _finding(
                 "observed-table-work-under-lock",
                 evidence=Evidence.OBSERVED,
-                rewrites=("shop_order", "shop_order_pkey"),
+                rewrites=(
+                    Rewrite("shop_order", "shop_order"),
+                    Rewrite("shop_order_pkey", "shop_order"),
+                ),
             ),
             REWRITE,
         ),
@@ -341,13 +353,13 @@ def _finding(rule: str, **changes: Any) -> Finding:
             _finding(
                 "observed-table-work-under-lock",
                 evidence=Evidence.OBSERVED,
-                scans=("shop_order (1 sequential scan)",),
+                scans=(Scan("shop_order", 1),),
             ),
             SCAN,
         ),
         (
             _finding(
-                "observed-blocking-lock",
+                "observed-table-work-under-lock",
                 evidence=Evidence.OBSERVED,
                 sql=('ALTER TABLE "shop_order" ADD CONSTRAINT "u" UNIQUE ("code")',),
             ),

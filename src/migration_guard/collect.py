@@ -33,6 +33,7 @@ from django.db.migrations.state import ProjectState
 
 from . import sqlfacts
 from .findings import OperationRef
+from .lineage import Names
 from .source import Ignore, MigrationSource, class_ignores, read_migration_source
 
 #: Where a statement came from.
@@ -68,6 +69,10 @@ class ExecutedStatement:
     error: str | None = None
     #: Ran outside any transaction (non-atomic migration).
     autocommit: bool = False
+    #: Order of execution within the migration (deferred SQL runs after every operation).
+    seq: int = 0
+    #: Pre-existing tables when it ran (current name -> name at the start of the change).
+    existing: Names | None = None
 
     @cached_property
     def facts(self) -> sqlfacts.SqlStatement:
@@ -100,6 +105,8 @@ class OperationRecord:
     observation: Observation | None = None
     from_state: ProjectState | None = None
     to_state: ProjectState | None = None
+    #: Pre-existing tables when the operation started (see :mod:`migration_guard.lineage`).
+    existing: Names | None = None
 
     @property
     def kind(self) -> str:
@@ -134,8 +141,11 @@ class MigrationRecord:
     migration: Migration
     source: MigrationSource
     operations: list[OperationRecord]
-    #: Tables that existed before the change (busy, with readers and writers).
-    tables_before: frozenset[str] = frozenset()
+    #: Tables that existed before the change and still do when the migration starts:
+    #: current name -> name at the start of the change (busy, with readers and writers).
+    existing: Names = dataclasses.field(default_factory=dict)
+    #: The same when the migration is done.
+    existing_after: Names | None = None
     atomic: bool = True
     applied: bool = False
     #: Postgres's (or Python's) error when the migration failed.
@@ -148,8 +158,8 @@ class MigrationRecord:
     #: (table, column) pairs that a validated CHECK (column IS NOT NULL) covers in the
     #: database just before this migration (PG12+ SET NOT NULL then skips its scan).
     valid_not_null: frozenset[tuple[str, str]] = frozenset()
-    #: New name -> name at the start of the change, for tables renamed since then.
-    aliases: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: Standard output and error the migration's code wrote while it was applied.
+    output: str = ""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -159,18 +169,30 @@ class MigrationRecord:
     def path(self) -> Path | None:
         return self.source.path
 
-    def is_existing(self, table: str | None) -> bool:
-        """The table existed before the change (under this name, or one it was renamed from)."""
-        if not table:
-            return False
-        return table in self.tables_before or self.aliases.get(table) in self.tables_before
+    def names_at(self, at: ExecutedStatement | OperationRecord | None = None) -> Names:
+        """Pre-existing tables when ``at`` ran (default: when the migration started)."""
+        view = at.existing if at is not None else None
+        return view if view is not None else self.existing
+
+    def is_existing(
+        self, table: str | None, at: ExecutedStatement | OperationRecord | None = None
+    ) -> bool:
+        """``table`` is, when ``at`` runs, a table that existed before the change (under
+        this name or one it was renamed from; not one dropped and created again)."""
+        return bool(table) and table in self.names_at(at)
+
+    def origin(
+        self, table: str | None, at: ExecutedStatement | OperationRecord | None = None
+    ) -> str | None:
+        """The name at the start of the change of the pre-existing ``table`` (else None)."""
+        return self.names_at(at).get(table) if table else None
 
     def release_states(self) -> None:
         for op in self.operations:
             op.release_states()
 
 
-def new_record(migration: Migration, tables_before: frozenset[str]) -> MigrationRecord:
+def new_record(migration: Migration, existing: Names | None = None) -> MigrationRecord:
     source = read_migration_source(migration)
     ops = []
     for index, operation in enumerate(migration.operations):
@@ -193,7 +215,7 @@ def new_record(migration: Migration, tables_before: frozenset[str]) -> Migration
         migration=migration,
         source=source,
         operations=ops,
-        tables_before=tables_before,
+        existing=existing if existing is not None else {},
         atomic=bool(migration.atomic),
         migration_ignores=class_ignores(migration),
     )
@@ -308,6 +330,14 @@ class _Recorder:
         self.deferred_owner: dict[int, int] = {}
         self.editor: Any = None
         self._deferred_index: int | None = None
+        self._seq = 0
+
+    def stamp(self, stmts: list[ExecutedStatement]) -> list[ExecutedStatement]:
+        """Number statements in the order they run."""
+        for stmt in stmts:
+            self._seq += 1
+            stmt.seq = self._seq
+        return stmts
 
     # wrapper around every cursor execution on the connection
     def execute_wrapper(
@@ -329,7 +359,7 @@ class _Recorder:
         )
         # Django sends some pairs as one string ("SET CONSTRAINTS ...; ALTER TABLE ...");
         # rules see each statement, all sharing the execution's outcome.
-        parts = [stmt] if origin == ORM else _parts(stmt)
+        parts = self.stamp([stmt] if origin == ORM else _parts(stmt))
         if op is not None:
             if origin == ORM:
                 op.orm_count += 1
@@ -391,7 +421,7 @@ class _Recorder:
                         op_index=op.index,
                         origin=DEFERRED if owner is not None else SCHEMA,
                     )
-                    op.statements.extend(_parts(collected))
+                    op.statements.extend(self.stamp(_parts(collected)))
                 return original(sql, params)
             was = (self.emitting, self._deferred_index)
             self.emitting = True

@@ -147,7 +147,10 @@ def _convert_rules(value: Any, where: str) -> dict[str, Severity | None]:
 
     known = registry()
     out: dict[str, Severity | None] = {}
-    for rule_id, level in value.items():
+    from .source import current_id
+
+    for raw_id, level in value.items():
+        rule_id = current_id(str(raw_id))
         if rule_id not in known:
             close = difflib.get_close_matches(str(rule_id), list(known), n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""

@@ -21,7 +21,7 @@ import logging
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +31,8 @@ from django.db import Error as DjangoDatabaseError
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.state import ProjectState
 
-from . import rules as rules_pkg
 from .cache import BaseStateCache, Entry
+from .capture import Capture, captured
 from .collect import (
     MigrationRecord,
     apply_recorded,
@@ -44,17 +44,18 @@ from .conf import Config
 from .discovery import Change, Key, Order, Selection, change_order, load_graph, select
 from .djangodb import connections_pointed_at, original_settings
 from .exceptions import ProviderError, ScratchDatabaseError
-from .findings import Category, Finding, Severity
+from .judge import Judge
+from .lineage import Lineage
 from .pgversion import PgFacts
 from .postgres import LocalCluster, PostgresOptions, open_server, version_text
 from .postgres.base import major_of
 from .postgres.scratch import scratch_database
 from .results import AUDITED, FAILED, SKIPPED, AuditReport, MigrationResult, PostgresInfo
-from .rules.base import RuleContext
-from .trace import analyze
+from .rules.migration_failed import MigrationFailed
 from .trace.observe import Tracer, take_snapshot, valid_not_null_checks
 from .trace.seed import Seeder
 from .trace.stats import StatsConnection, attach_sizes, open_stats
+from .trace.summary import observed_operations
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,24 @@ def lock_timeout_configured(config: Config, alias: str) -> bool:
     except Exception:
         return False
     return "lock_timeout" in str(options.get("options", ""))
+
+
+def lock_timeout_where(alias: str) -> str:
+    """Where a lock_timeout for migrations would be configured, for messages."""
+    import importlib.util
+
+    from django.conf import settings
+
+    module = getattr(settings, "SETTINGS_MODULE", None) or ""
+    where = "settings"
+    with contextlib.suppress(Exception):
+        spec = importlib.util.find_spec(module) if module else None
+        if spec is not None and spec.origin:
+            where = relative_path(Path(spec.origin), Path.cwd()) or where
+    return (
+        f"neither MIGRATION_GUARD['lock_timeout'] nor '-c lock_timeout=...' in "
+        f"DATABASES[{alias!r}]['OPTIONS'] of {where}"
+    )
 
 
 def repository_root() -> Path:
@@ -153,7 +172,9 @@ def run_audit(request: AuditRequest, progress: Progress = _noop) -> AuditReport:
                 connection = stack.enter_context(connections_pointed_at(info, request.database))
                 _check_django_supports(connection, server)
                 pg = _pg_facts(config, server.server_version, stats)
+                output = stack.enter_context(captured())
                 run = _Run(request, change, order, connection, info, pg, lock_timeout, progress)
+                run.output = output
                 results = run.execute(server, cache)
                 results, size_notes = attach_sizes(results, stats, info)
                 notes = list(run.notes) + cache.notes + size_notes
@@ -304,13 +325,18 @@ class _Run:
         self.lock_timeout = lock_timeout
         self.progress = progress
         self.notes: list[str] = []
+        #: What migration code prints goes here, taken per migration.
+        self.output: Capture | None = None
         self.seeder = Seeder(info, self.config.seed_rows) if self.config.seed_rows else None
         self.root = repository_root()
-        self.rules = [
-            r
-            for r in rules_pkg.all_rules()
-            if self.config.severity_for(r.id, r.severity) is not None
-        ]
+        self.judge = Judge(
+            self.config,
+            pg,
+            traced=self.config.trace,
+            lock_timeout_configured=lock_timeout,
+            manage=request.manage,
+            lock_timeout_where=lock_timeout_where(request.database),
+        )
 
     def execute(self, server: Any, cache: _CacheUse) -> list[MigrationResult]:
         executor = MigrationExecutor(self.connection)
@@ -365,8 +391,8 @@ class _Run:
                     together = [loader.graph.nodes[k] for k in plan if k in targets]
                     self.seeder.seed([migration] if self.change.separately else together, state)
                 snapshot = take_snapshot(self._raw())
-                aliases: dict[str, str] = {}
-            record = new_record(migration, snapshot.tables)
+                lineage = Lineage(snapshot.tables)
+            record = new_record(migration, lineage.names)
             record.relation_tables = snapshot.relation_tables
             record.valid_not_null = valid_not_null_checks(self._raw())
             self.progress(
@@ -379,6 +405,8 @@ class _Run:
                 },
             )
             audited += 1
+            if self.output is not None:
+                self.output.take()  # printed by the base: not about this migration
             tracer = Tracer(self.info, snapshot) if self.config.trace else None
             try:
                 state = apply_recorded(executor, state, record, tracer)
@@ -393,12 +421,14 @@ class _Run:
             finally:
                 if tracer is not None:
                     tracer.close()
-            _follow_renames(record, aliases)
+                if self.output is not None:
+                    record.output = self.output.take()
+            lineage.follow(record, applied=record.applied or not record.atomic)
             results.append(self._judge(record))
             record.release_states()
         if self.seeder is not None:
             self.notes.extend(self.seeder.notes())
-        return results
+        return self.judge.finish(results)
 
     def _check_server(self, key: Key, exc: BaseException, server: Any) -> None:
         """Raise when a migration failed because the scratch server did, not the migration.
@@ -501,65 +531,30 @@ class _Run:
 
     def _base_failure(self, migration: Any, exc: BaseException) -> MigrationResult:
         text = database_error_text(exc)
-        record = new_record(migration, frozenset())
-        record.error = text
-        finding = Finding(
-            rule="migration-failed",
-            severity=Severity.ERROR,
-            category=Category.CORRECTNESS,
-            message=(
-                f"{migration.app_label}.{migration.name} (before the change) failed on "
-                f"PostgreSQL:\n{text}"
-            ),
-            fix=(
-                "Make this migration apply on PostgreSQL "
-                "(`python manage.py migrate` fails the same way)."
-            ),
-            app_label=migration.app_label,
-            migration=migration.name,
-        )
         return MigrationResult(
             app_label=migration.app_label,
             name=migration.name,
             path=self._path(migration),
             atomic=bool(migration.atomic),
             status=FAILED,
-            findings=(finding,),
+            findings=(MigrationFailed.before_change(migration.app_label, migration.name, text),),
             error=text,
             operations=len(migration.operations),
         )
 
     def _judge(self, record: MigrationRecord) -> MigrationResult:
-        ctx = RuleContext(
-            config=self.config,
-            pg=self.pg,
-            migration=record,
-            lock_timeout_configured=self.lock_timeout,
-            manage=self.request.manage,
-        )
-        findings: list[Finding] = []
-        for rule in self.rules:
-            for op in record.operations:
-                findings.extend(_checked(rule, rule.check_operation(op, ctx), ctx))
-            findings.extend(_checked(rule, rule.check_migration(record, ctx), ctx))
-        failure = analyze.failure_finding(record, ctx)
-        if failure is not None:
-            findings.append(failure)
-        if self.config.trace:
-            findings = analyze.merge(record, findings, ctx)
-        findings = _apply_settings(findings, record, ctx)
-        findings.sort(key=Finding.sort_key)
         return MigrationResult(
             app_label=record.app_label,
             name=record.name,
             path=relative_path(record.path, self.root),
             atomic=record.atomic,
             status=AUDITED if record.error is None else FAILED,
-            findings=tuple(findings),
+            findings=tuple(self.judge.migration(record)),
             error=record.error,
             duration_ms=record.duration_ms,
             operations=len(record.operations),
-            trace=analyze.observed_operations(record) if self.config.trace else (),
+            trace=observed_operations(record) if self.config.trace else (),
+            output=record.output,
         )
 
 
@@ -608,68 +603,3 @@ def _disk_full(exc: BaseException) -> bool:
             return True
         cause = cause.__cause__ or cause.__context__
     return False
-
-
-def _follow_renames(record: MigrationRecord, aliases: dict[str, str]) -> None:
-    """Remember tables of the change that are existing tables under a new name.
-
-    ``aliases`` (new name -> name at the start of the change) grows across the
-    migrations of one change; the record gets the names known after it.
-    """
-    from . import sqlfacts
-
-    for op in record.operations:
-        renames = []
-        if op.kind in ("RenameModel", "AlterModelTable") and op.old_table and op.table:
-            renames.append((op.old_table, op.table))
-        for stmt in op.statements:
-            facts = stmt.facts
-            if facts.kind == sqlfacts.ALTER_TABLE and facts.table:
-                renames += [
-                    (facts.table, a.new_name)
-                    for a in facts.actions
-                    if a.kind == sqlfacts.RENAME_TABLE and a.new_name
-                ]
-        for old, new in renames:
-            origin = aliases.get(old, old)
-            if old != new and origin in record.tables_before:
-                aliases[new] = origin
-    record.aliases = dict(aliases)
-
-
-def _checked(rule: Any, produced: Any, ctx: RuleContext) -> Iterator[Finding]:
-    """Findings of ``rule``, without those about tables the change itself created."""
-    for finding in produced or ():
-        if rule.only_existing_tables and finding.table and not ctx.is_existing(finding.table):
-            continue
-        yield finding
-
-
-def _apply_settings(
-    findings: list[Finding], record: MigrationRecord, ctx: RuleContext
-) -> list[Finding]:
-    """Re-grade by configuration, drop what is ignored, report ignores that match nothing."""
-    from .rules.unused_ignore import unused_ignores
-
-    config = ctx.config
-    used: set[tuple[int | None, str]] = set()
-    kept: list[Finding] = []
-    for finding in findings:
-        index = finding.operation.index if finding.operation else None
-        op = (
-            record.operations[index]
-            if index is not None and 0 <= index < len(record.operations)
-            else None
-        )
-        if finding.rule in record.migration_ignores:
-            used.add((None, finding.rule))
-            continue
-        if op is not None and finding.rule in op.ignored_rules():
-            used.add((index, finding.rule))
-            continue
-        severity = config.severity_for(finding.rule, finding.severity)
-        if severity is None:
-            continue
-        kept.append(finding if severity is finding.severity else finding.replace(severity=severity))
-    kept.extend(unused_ignores(record, used, ctx))
-    return kept

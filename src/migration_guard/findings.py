@@ -77,9 +77,54 @@ class Lock:
     relation: str
     mode: str
     blocks: Blocks
+    #: Who took it, when not the statements the finding is about: a lock taken earlier
+    #: in the same transaction and still held ("operations[0] AlterField").
+    taken_by: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"relation": self.relation, "mode": self.mode, "blocks": self.blocks.value}
+        return {
+            "relation": self.relation,
+            "mode": self.mode,
+            "blocks": self.blocks.value,
+            "taken_by": self.taken_by,
+        }
+
+
+@dataclasses.dataclass(frozen=True, order=True)
+class Scan:
+    """A table PostgreSQL read in full: ``count`` sequential scans started on it."""
+
+    relation: str
+    count: int
+
+    def __str__(self) -> str:
+        return f"{self.relation} ({self.count} sequential scan{'s' if self.count != 1 else ''})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"relation": self.relation, "count": self.count}
+
+
+@dataclasses.dataclass(frozen=True, order=True)
+class Rewrite:
+    """A relation whose file PostgreSQL replaced: a table rewrite, or an index rebuild."""
+
+    relation: str
+    #: The table: the relation itself, or the table the rebuilt index belongs to.
+    table: str
+
+    @property
+    def is_index(self) -> bool:
+        return self.relation != self.table
+
+    def __str__(self) -> str:
+        return f"{self.relation} (index)" if self.is_index else self.relation
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "relation": self.relation,
+            "table": self.table,
+            "kind": "index" if self.is_index else "table",
+        }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,8 +169,12 @@ class Finding:
     operation: OperationRef | None = None
     evidence: Evidence = Evidence.PREDICTED
     locks: tuple[Lock, ...] = ()
-    rewrites: tuple[str, ...] = ()
-    scans: tuple[str, ...] = ()
+    #: Blocking locks on *other* tables that existed before the change, held while the
+    #: finding's statements worked through their table (taken earlier in the transaction):
+    #: their traffic waits as long. Each says who took it.
+    held: tuple[Lock, ...] = ()
+    rewrites: tuple[Rewrite, ...] = ()
+    scans: tuple[Scan, ...] = ()
     sql: tuple[str, ...] = ()
     #: The table the finding is about, when there is one (sizes are looked up by it).
     table: str | None = None
@@ -138,6 +187,16 @@ class Finding:
     @property
     def line(self) -> int | None:
         return self.operation.line if self.operation else None
+
+    @property
+    def rewritten(self) -> frozenset[str]:
+        """Names of the relations seen rewritten (tables and indexes)."""
+        return frozenset(r.relation for r in self.rewrites)
+
+    @property
+    def scanned(self) -> frozenset[str]:
+        """Names of the tables seen scanned in full."""
+        return frozenset(s.relation for s in self.scans)
 
     def replace(self, **changes: Any) -> Finding:
         return dataclasses.replace(self, **changes)
@@ -164,8 +223,9 @@ class Finding:
             "operation": self.operation.to_dict() if self.operation else None,
             "table": self.table,
             "locks": [lock.to_dict() for lock in self.locks],
-            "rewrites": list(self.rewrites),
-            "scans": list(self.scans),
+            "held": [lock.to_dict() for lock in self.held],
+            "rewrites": [r.to_dict() for r in self.rewrites],
+            "scans": [s.to_dict() for s in self.scans],
             "sql": list(self.sql),
             "sizes": [s.to_dict() for s in self.sizes],
             "duration_ms": self.duration_ms,

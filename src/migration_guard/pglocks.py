@@ -121,11 +121,25 @@ def sql_name(mode: str) -> str:
     return SQL_NAMES[normalise(mode)]
 
 
+def blocking_text(mode: str) -> str:
+    """What other sessions cannot do on the table while ``mode`` is held, for people.
+
+    ROW EXCLUSIVE (UPDATE, DELETE, INSERT) conflicts with no lock that reads or
+    writes take, but the rows it changes stay locked until the transaction ends:
+    writes to those rows wait. Saying "blocks nothing" there would contradict any
+    text about waiting writers.
+    """
+    b = blocks(mode)
+    if b is not Blocks.NOTHING:
+        return f"blocks {b.value}"
+    if normalise(mode) == "RowExclusiveLock":
+        return "blocks no reads; writes to the rows it changes wait until it commits"
+    return "blocks nothing"
+
+
 def describe_blocking(mode: str) -> str:
     """``"ACCESS EXCLUSIVE (blocks reads and writes)"``."""
-    b = blocks(mode)
-    what = "blocks nothing" if b is Blocks.NOTHING else f"blocks {b.value}"
-    return f"{sql_name(mode)} ({what})"
+    return f"{sql_name(mode)} ({blocking_text(mode)})"
 
 
 # --- which locks a statement takes ----------------------------------------------

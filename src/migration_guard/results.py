@@ -6,9 +6,9 @@ import dataclasses
 from typing import Any
 
 from . import __version__
-from .findings import Finding, Lock, Severity, count_by_severity
+from .findings import Finding, Lock, Rewrite, Scan, Severity, count_by_severity
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: Migration statuses.
 AUDITED = "audited"
@@ -26,10 +26,21 @@ class ObservedOperation:
     line: int | None
     duration_ms: float
     locks: tuple[Lock, ...] = ()
-    rewrites: tuple[str, ...] = ()
-    scans: tuple[str, ...] = ()
+    rewrites: tuple[Rewrite, ...] = ()
+    scans: tuple[Scan, ...] = ()
     #: "transaction" (read inside the migration's transaction) or "sampled" (second connection)
     method: str = "transaction"
+    #: "operation": its own statements; "deferred": the SQL it queued, which Django runs
+    #: when every operation of the migration is done (foreign keys, indexes).
+    phase: str = "operation"
+
+    @property
+    def rewritten(self) -> frozenset[str]:
+        return frozenset(r.relation for r in self.rewrites)
+
+    @property
+    def scanned(self) -> frozenset[str]:
+        return frozenset(s.relation for s in self.scans)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -39,9 +50,10 @@ class ObservedOperation:
             "line": self.line,
             "duration_ms": round(self.duration_ms, 2),
             "locks": [lock.to_dict() for lock in self.locks],
-            "rewrites": list(self.rewrites),
-            "scans": list(self.scans),
+            "rewrites": [r.to_dict() for r in self.rewrites],
+            "scans": [s.to_dict() for s in self.scans],
             "method": self.method,
+            "phase": self.phase,
         }
 
 
@@ -59,6 +71,8 @@ class MigrationResult:
     operations: int = 0
     #: Per operation, what the trace observed (empty under --no-trace).
     trace: tuple[ObservedOperation, ...] = ()
+    #: What the migration's code wrote to standard output and error while it was applied.
+    output: str = ""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -76,6 +90,7 @@ class MigrationResult:
             "duration_ms": None if self.duration_ms is None else round(self.duration_ms, 1),
             "findings": [f.to_dict() for f in self.findings],
             "trace": [t.to_dict() for t in self.trace],
+            "output": self.output,
         }
 
 

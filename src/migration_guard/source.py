@@ -23,6 +23,15 @@ from typing import Any
 IGNORE_COMMENT = re.compile(
     r"#\s*migration-guard:\s*ignore\[(?P<ids>[^\]]*)\](?P<reason>.*)$", re.IGNORECASE
 )
+#: Rule ids that were retired, and the rule that took their findings over: ignores and
+#: configuration naming the old id keep working.
+RETIRED_RULES = {"observed-blocking-lock": "lock-timeout-missing"}
+
+
+def current_id(rule_id: str) -> str:
+    return RETIRED_RULES.get(rule_id, rule_id)
+
+
 #: The attribute a Migration class may set to ignore rules for the whole migration.
 IGNORE_ATTRIBUTE = "migration_guard_ignore"
 
@@ -120,7 +129,9 @@ def parse_ignore(comment: str, line: int) -> Ignore | None:
     match = IGNORE_COMMENT.search(comment)
     if not match:
         return None
-    ids = frozenset(part.strip() for part in match.group("ids").split(",") if part.strip())
+    ids = frozenset(
+        current_id(part.strip()) for part in match.group("ids").split(",") if part.strip()
+    )
     return Ignore(rules=ids, reason=match.group("reason").strip(), line=line)
 
 
@@ -176,4 +187,4 @@ def class_ignores(migration: Any) -> frozenset[str]:
     value = getattr(migration, IGNORE_ATTRIBUTE, ()) or ()
     if isinstance(value, str):
         value = [value]
-    return frozenset(str(v) for v in value)
+    return frozenset(current_id(str(v)) for v in value)

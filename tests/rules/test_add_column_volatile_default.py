@@ -46,7 +46,7 @@ def test_runsql_gen_random_uuid_err(make_app):
     assert "SET DEFAULT" in finding.fix and "batches" in finding.fix
     assert finding.evidence.value == "observed"
     assert finding.locks[0].mode == "AccessExclusiveLock"
-    assert "shop_order" in finding.rewrites
+    assert "shop_order" in finding.rewritten
     assert finding.plan_command
 
 
@@ -73,7 +73,7 @@ def test_runsql_rewriting_columns_err(make_app, sql, words):
     (finding,) = app.findings(report, RULE)
     assert words in finding.message
     assert finding.evidence.value == "observed"
-    assert "shop_order" in finding.rewrites
+    assert "shop_order" in finding.rewritten
 
 
 @DJANGO_5

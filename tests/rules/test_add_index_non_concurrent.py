@@ -96,7 +96,15 @@ def test_foreign_key_index_err(make_app):
     # The trace reports the index build's own SHARE lock, and notes the ACCESS EXCLUSIVE
     # the ADD COLUMN took earlier in the same transaction, held during the build.
     assert finding.evidence.value == "observed"
-    assert _modes(finding) == {"ShareLock"}
+    (own,) = finding.locks
+    assert (own.relation, own.mode, own.taken_by) == ("shop_order", "ShareLock", None)
+    # ... and the lock the same transaction holds on the referenced table meanwhile, with
+    # who took it (the ADD COLUMN ... REFERENCES, not the deferred index build itself):
+    # writes to shop_customer wait for the whole build too.
+    (held,) = finding.held
+    assert (held.relation, held.mode) == (customer, "ShareRowExclusiveLock")
+    assert held.taken_by == "operations[0] AddField"
+    assert any(f"{customer} was under SHARE ROW EXCLUSIVE" in note for note in finding.notes)
     assert any("already under ACCESS EXCLUSIVE" in note for note in finding.notes)
     assert "db_index=False" in finding.fix
 

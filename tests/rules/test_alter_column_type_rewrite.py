@@ -46,7 +46,7 @@ def test_integer_to_bigint_err(make_app):
     assert "AddField" in finding.fix and "backfill" in finding.fix
     assert finding.evidence.value == "observed"
     assert finding.locks[0].mode == "AccessExclusiveLock"
-    assert "shop_order" in finding.rewrites
+    assert "shop_order" in finding.rewritten
     assert finding.plan_command
     assert any("TYPE bigint" in sql for sql in finding.sql)
 
@@ -65,7 +65,7 @@ def test_rewriting_alter_field_err(make_app, field, definition):
     assert finding.severity.value == "error"
     assert f"shop_order.{field}" in finding.message
     assert finding.evidence.value == "observed"
-    assert "shop_order" in finding.rewrites
+    assert "shop_order" in finding.rewritten
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,7 @@ def test_cluster_err(make_app):
     assert "orders" in finding.message and "orders_qty_idx" in finding.message
     assert finding.evidence is Evidence.OBSERVED
     assert ("orders", "AccessExclusiveLock") in [(x.relation, x.mode) for x in finding.locks]
-    assert "orders" in finding.rewrites
+    assert "orders" in finding.rewritten
 
 
 def test_cluster_old_syntax_err(make_app):

@@ -13,7 +13,18 @@ from pathlib import Path
 from typing import Any
 
 from ..exceptions import ConfigurationError
-from ..findings import Blocks, Category, Evidence, Finding, Lock, OperationRef, Severity, TableSize
+from ..findings import (
+    Blocks,
+    Category,
+    Evidence,
+    Finding,
+    Lock,
+    OperationRef,
+    Rewrite,
+    Scan,
+    Severity,
+    TableSize,
+)
 from ..results import (
     SCHEMA_VERSION,
     AuditReport,
@@ -98,11 +109,26 @@ def _migration(data: dict[str, Any]) -> MigrationResult:
         duration_ms=data.get("duration_ms"),
         operations=int(data.get("operations") or 0),
         trace=tuple(_observed(t) for t in data.get("trace") or ()),
+        output=str(data.get("output") or ""),
     )
 
 
 def _lock(data: dict[str, Any]) -> Lock:
-    return Lock(relation=data["relation"], mode=data["mode"], blocks=Blocks(data["blocks"]))
+    return Lock(
+        relation=data["relation"],
+        mode=data["mode"],
+        blocks=Blocks(data["blocks"]),
+        taken_by=data.get("taken_by"),
+    )
+
+
+def _scan(data: dict[str, Any]) -> Scan:
+    return Scan(relation=str(data["relation"]), count=int(data["count"]))
+
+
+def _rewrite(data: dict[str, Any]) -> Rewrite:
+    relation = str(data["relation"])
+    return Rewrite(relation=relation, table=str(data.get("table") or relation))
 
 
 def _observed(data: dict[str, Any]) -> ObservedOperation:
@@ -113,9 +139,10 @@ def _observed(data: dict[str, Any]) -> ObservedOperation:
         line=data.get("line"),
         duration_ms=float(data.get("duration_ms") or 0.0),
         locks=tuple(_lock(lk) for lk in data.get("locks") or ()),
-        rewrites=tuple(data.get("rewrites") or ()),
-        scans=tuple(data.get("scans") or ()),
+        rewrites=tuple(_rewrite(r) for r in data.get("rewrites") or ()),
+        scans=tuple(_scan(x) for x in data.get("scans") or ()),
         method=data.get("method", "transaction"),
+        phase=data.get("phase", "operation"),
     )
 
 
@@ -139,8 +166,9 @@ def _finding(data: dict[str, Any], app_label: str, migration: str) -> Finding:
         ),
         evidence=Evidence(data.get("evidence", "predicted")),
         locks=tuple(_lock(lk) for lk in data.get("locks") or ()),
-        rewrites=tuple(data.get("rewrites") or ()),
-        scans=tuple(data.get("scans") or ()),
+        held=tuple(_lock(lk) for lk in data.get("held") or ()),
+        rewrites=tuple(_rewrite(r) for r in data.get("rewrites") or ()),
+        scans=tuple(_scan(x) for x in data.get("scans") or ()),
         sql=tuple(data.get("sql") or ()),
         table=data.get("table"),
         plan_command=data.get("plan_command"),

@@ -6,7 +6,7 @@ import textwrap
 from typing import Any
 
 from .. import pglocks as lockmodes
-from ..findings import Blocks, Evidence, Finding, Severity
+from ..findings import Blocks, Evidence, Finding, Lock, Severity
 from ..results import FAILED, SKIPPED, AuditReport, MigrationResult
 from . import RenderOptions, register
 
@@ -49,11 +49,7 @@ def _wrap(label: str, text: str) -> list[str]:
 def _locks(finding: Finding) -> str | None:
     if not finding.locks:
         return None
-    parts = []
-    for lock in finding.locks:
-        what = "blocks nothing" if lock.blocks is Blocks.NOTHING else f"blocks {lock.blocks.value}"
-        parts.append(f"{lockmodes.sql_name(lock.mode)} on {lock.relation} ({what})")
-    text = "; ".join(parts)
+    text = "; ".join(_lock_text(lock) for lock in finding.locks)
     if finding.evidence is Evidence.OBSERVED:
         text += " [observed]"
     elif finding.evidence is Evidence.CONTRADICTED:
@@ -61,6 +57,15 @@ def _locks(finding: Finding) -> str | None:
     else:
         text += " [predicted]"
     return text
+
+
+def _lock_text(lock: Lock) -> str:
+    text = (
+        f"{lockmodes.sql_name(lock.mode)} on {lock.relation} ({lockmodes.blocking_text(lock.mode)}"
+    )
+    if lock.taken_by:
+        text += f"; taken by {lock.taken_by}"
+    return text + ")"
 
 
 def _finding(finding: Finding, result: MigrationResult, style: Any, verbosity: int) -> list[str]:
@@ -75,11 +80,13 @@ def _finding(finding: Finding, result: MigrationResult, style: Any, verbosity: i
     lock = _locks(finding)
     if lock:
         lines += _wrap("lock", lock)
+    if finding.held:
+        lines += _wrap("held", "; ".join(_lock_text(lock) for lock in finding.held))
     evidence = []
     if finding.rewrites:
-        evidence.append("rewrote " + ", ".join(finding.rewrites))
+        evidence.append("rewrote " + ", ".join(map(str, finding.rewrites)))
     if finding.scans:
-        evidence.append("scanned " + ", ".join(finding.scans))
+        evidence.append("scanned " + ", ".join(map(str, finding.scans)))
     if evidence:
         lines += _wrap("seen", "; ".join(evidence))
     for size in finding.sizes:
@@ -119,16 +126,30 @@ def _trace(result: MigrationResult) -> list[str]:
             for lock in seen.locks
         ]
         if seen.rewrites:
-            parts.append("rewrote " + ", ".join(seen.rewrites))
+            parts.append("rewrote " + ", ".join(map(str, seen.rewrites)))
         if seen.scans:
-            parts.append("scanned " + ", ".join(seen.scans))
+            parts.append("scanned " + ", ".join(map(str, seen.scans)))
         what = "; ".join(parts) or "no lock on existing tables"
         how = " [sampled]" if seen.method == "sampled" else ""
-        lines += _wrap(
-            "trace",
-            f"operations[{seen.index}] {seen.kind}, {seen.duration_ms:.1f} ms: {what}{how}",
-        )
+        who = f"operations[{seen.index}] {seen.kind}"
+        if seen.phase == "deferred":
+            who = f"deferred SQL of {who}, at the end of the migration"
+        lines += _wrap("trace", f"{who}, {seen.duration_ms:.1f} ms: {what}{how}")
     return lines
+
+
+def _output(result: MigrationResult) -> list[str]:
+    """What the migration's code printed while it was applied (-v 2)."""
+    lines = result.output.splitlines()
+    if not lines:
+        return []
+    shown = lines[:_OUTPUT_LINES]
+    if len(lines) > len(shown):
+        shown.append(f"[... {len(lines) - len(shown)} more lines in the JSON report]")
+    return [f"{_INDENT}output", *(f"{_INDENT}  | {line}" for line in shown)]
+
+
+_OUTPUT_LINES = 40
 
 
 def _bytes(n: int) -> str:
@@ -162,6 +183,7 @@ def render_text(report: AuditReport, options: RenderOptions) -> str:
             if options.verbosity >= 2:
                 out.append(f"{result.app_label}.{result.name}: no findings")
                 out.extend(_trace(result))
+                out.extend(_output(result))
                 out.append("")
             continue
         title = f"{result.app_label}.{result.name}"
@@ -174,6 +196,7 @@ def render_text(report: AuditReport, options: RenderOptions) -> str:
             out.extend(_finding(finding, result, style, options.verbosity))
         if options.verbosity >= 2:
             out.extend(_trace(result))
+            out.extend(_output(result))
         out.append("")
     counts = report.counts()
     summary = (

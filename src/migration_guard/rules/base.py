@@ -90,10 +90,15 @@ class RuleContext:
     lock_timeout_configured: bool = False
     #: Command people run to invoke Django (for suggested commands).
     manage: str = "python manage.py"
+    #: The operation being checked (``check_operation``), else None.
+    current: OperationRecord | None = None
 
-    def is_existing(self, table: str | None) -> bool:
-        """True when ``table`` existed before the change (it has readers and writers)."""
-        return self.migration.is_existing(table)
+    def is_existing(
+        self, table: str | None, at: ExecutedStatement | OperationRecord | None = None
+    ) -> bool:
+        """True when ``table`` is, where ``at`` runs (default: the operation being
+        checked), a table that existed before the change (it has readers and writers)."""
+        return self.migration.is_existing(table, at if at is not None else self.current)
 
     def plan_command(self) -> str:
         m = self.migration

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -14,6 +15,7 @@ from .base import Rule, RuleContext
 
 if TYPE_CHECKING:
     from ..collect import ExecutedStatement, MigrationRecord
+    from ..results import MigrationResult
 
 #: ``SET [SESSION|LOCAL] lock_timeout = '5s'`` / ``TO 5000`` / ``set_config('lock_timeout', ...)``.
 _SET_LOCK_TIMEOUT = re.compile(
@@ -57,8 +59,12 @@ class LockTimeoutMissing(Rule):
     ``MIGRATION_GUARD["lock_timeout"]`` (which migration_guard applies to
     ``manage.py migrate``), nor ``-c lock_timeout=...`` in the database
     ``OPTIONS``, nor a ``SET lock_timeout`` in the migration before the lock.
-    One finding per migration, at its first such operation. Even a nullable
-    ``AddField``, which holds its lock for milliseconds, is concerned.
+    It is a setting of the project, so it is said **once per run**: one finding,
+    on the first migration of the change that requests such a lock, naming the
+    others. Even a nullable ``AddField``, which holds its lock for milliseconds,
+    is concerned. With the trace, locks that the SQL does not show are included
+    too (dropping a foreign key takes ACCESS EXCLUSIVE on the referenced table,
+    often ``auth_user``).
 
     **Lock.** The lock request itself. PostgreSQL grants locks in order: the
     ``ALTER TABLE`` waits behind any transaction that holds a conflicting lock
@@ -68,12 +74,17 @@ class LockTimeoutMissing(Rule):
     request. A brief lock becomes an outage lasting as long as the oldest
     transaction on the table.
 
-    **Safe alternative.** Bound the wait and retry the deploy when it expires::
+    **Safe alternative.** Bound the wait and retry when it expires::
 
         # settings.py
         MIGRATION_GUARD = {"lock_timeout": "5s"}
         # or, for every connection of the migrate command's database:
         DATABASES["default"]["OPTIONS"] = {"options": "-c lock_timeout=5s"}
+
+    ``manage.py migrate`` then gives up on a lock after 5 s instead of queueing
+    the table's traffic behind it; docs/deploy.md shows how migration_guard
+    retries such a migration with escalating timeouts and reports who held the
+    lock.
 
     **References.** PostgreSQL, "Client Connection Defaults", ``lock_timeout``:
     https://www.postgresql.org/docs/current/runtime-config-client.html#GUC-LOCK-TIMEOUT ;
@@ -89,24 +100,15 @@ class LockTimeoutMissing(Rule):
     def check_migration(self, migration: MigrationRecord, ctx: RuleContext) -> Iterable[Finding]:
         if ctx.lock_timeout_configured:
             return
-        from ..collect import DEFERRED
+        locks = requested_locks(migration)
+        if locks:
+            yield self.for_locks(ctx, migration, locks)
 
-        locks: list[_locks.TableLock] = []
-        deferred: list[_locks.TableLock] = []
-        for op in migration.operations:
-            by_stmt: dict[int, list[_locks.TableLock]] = {}
-            for lock in _locks.blocking_locks(op, migration):
-                by_stmt.setdefault(id(lock.stmt), []).append(lock)
-            for stmt in op.statements:
-                if stmt.origin == DEFERRED:  # runs when every operation is done
-                    deferred.extend(by_stmt.get(id(stmt), ()))
-                    continue
-                if not locks and sets_lock_timeout(stmt, migration.atomic):
-                    return  # the migration sets its own before its first lock
-                locks.extend(by_stmt.get(id(stmt), ()))
-        locks.extend(deferred)
-        if not locks:
-            return
+    @classmethod
+    def for_locks(
+        cls, ctx: RuleContext, migration: MigrationRecord, locks: list[Request]
+    ) -> Finding:
+        """The finding for ``migration``, whose blocking lock requests are ``locks``."""
         first = locks[0]
         op = migration.operations[first.op_index]
         tables = list(dict.fromkeys(lock.table for lock in locks))
@@ -114,18 +116,110 @@ class LockTimeoutMissing(Rule):
         mode = lockmodes.sql_name(first.mode)
         message = (
             f"operations[{op.index}] {op.kind} asks for {mode} on {first.table} "
-            f"({first.what}), which blocks {_locks.blocked_text(first.mode)}, and no "
+            f"({first.what}), which blocks {lockmodes.blocks(first.mode).value}, and no "
             "lock_timeout is set for migrations. If any transaction holds a lock on "
             f"{first.table} (a long report, a worker idle in a transaction), the request "
             f"waits for it, and every query on {first.table} queues behind the waiting "
             "request: a lock meant to last milliseconds blocks the table for as long as "
             f"the oldest transaction on it.{more}"
         )
-        fix = (
-            "Set a lock timeout for migrations (MIGRATION_GUARD = {'lock_timeout': '5s'}, "
-            "which migration_guard applies to manage.py migrate, or OPTIONS = "
-            "{'options': '-c lock_timeout=5s'}) and retry the deploy when it times out."
+        best: dict[str, str] = {}
+        for lock in locks:
+            if lock.table not in best or lockmodes.strength(lock.mode) > lockmodes.strength(
+                best[lock.table]
+            ):
+                best[lock.table] = lock.mode
+        return ctx.finding(
+            cls(),
+            op,
+            message,
+            FIX,
+            table=first.table,
+            sql=[first.sql] if first.sql else [],
+            lock=first.mode,
+            also=[(t, m) for t, m in best.items() if t != first.table],
         )
-        yield ctx.finding(
-            self, op, message, fix, table=first.table, sql=[first.stmt.sql], lock=first.mode
-        )
+
+    @classmethod
+    def once_per_run(cls, results: list[MigrationResult], where: str) -> list[MigrationResult]:
+        """Keep one finding for the whole run, on the first migration that has one."""
+        hosts = [(i, f) for i, r in enumerate(results) for f in r.findings if f.rule == cls.id]
+        if not hosts:
+            return results
+        first_index, first = hosts[0]
+        others = [f for _, f in hosts[1:]]
+        listed = [
+            f"{f.app_label}.{f.migration} ({lockmodes.sql_name(f.locks[0].mode)} on "
+            f"{f.locks[0].relation})"
+            if f.locks
+            else f"{f.app_label}.{f.migration}"
+            for f in others
+        ]
+        shown = listed[:5]
+        if len(listed) > len(shown):
+            shown.append(f"and {len(listed) - len(shown)} more")
+        setting = f" No lock_timeout is configured ({where})."
+        if listed:
+            setting += (
+                f" Said once for this run: {len(listed)} other migration"
+                f"{'s' if len(listed) != 1 else ''} of it also request locks that block "
+                f"traffic on existing tables: {', '.join(shown)}."
+            )
+        out = list(results)
+        for index, result in enumerate(results):
+            kept = tuple(
+                f.replace(message=f.message + setting) if f is first else f
+                for f in result.findings
+                if f.rule != cls.id or f is first
+            )
+            if index == first_index or len(kept) != len(result.findings):
+                out[index] = dataclasses.replace(result, findings=kept)
+        return out
+
+
+FIX = (
+    "Set a lock timeout for migrations once, in settings (MIGRATION_GUARD = {'lock_timeout': "
+    "'5s'}, which migration_guard applies to manage.py migrate, or DATABASES[...]['OPTIONS'] = "
+    "{'options': '-c lock_timeout=5s'}), and retry when it times out (docs/deploy.md)."
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """A blocking lock a migration requests on a table that existed before the change."""
+
+    table: str
+    mode: str
+    what: str
+    op_index: int
+    sql: str | None = None
+    #: Order of execution in the migration (deferred SQL runs last).
+    seq: int = 0
+
+
+def requested_locks(migration: MigrationRecord) -> list[Request] | None:
+    """Blocking lock requests the SQL shows, in the order they run; None when the
+    migration bounds its own waits first (``SET lock_timeout``).
+
+    Deferred SQL runs when every operation is done, so its locks come last.
+    """
+    from ..collect import DEFERRED
+
+    locks: list[Request] = []
+    deferred: list[Request] = []
+    for op in migration.operations:
+        by_stmt: dict[int, list[_locks.TableLock]] = {}
+        for lock in _locks.blocking_locks(op, migration):
+            by_stmt.setdefault(id(lock.stmt), []).append(lock)
+        for stmt in op.statements:
+            found = [
+                Request(lock.table, lock.mode, lock.what, lock.op_index, stmt.sql, stmt.seq)
+                for lock in by_stmt.get(id(stmt), ())
+            ]
+            if stmt.origin == DEFERRED:  # runs when every operation is done
+                deferred.extend(found)
+                continue
+            if not locks and sets_lock_timeout(stmt, migration.atomic):
+                return None  # the migration sets its own before its first lock
+            locks.extend(found)
+    return locks + deferred

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from ..findings import Category, Severity
+from typing import TYPE_CHECKING
+
+from ..findings import Category, Evidence, Finding, Severity
 from .base import Rule
+
+if TYPE_CHECKING:
+    from ..collect import MigrationRecord
+    from .base import RuleContext
 
 
 class MigrationFailed(Rule):
@@ -27,3 +33,42 @@ class MigrationFailed(Rule):
     severity = Severity.ERROR
     category = Category.CORRECTNESS
     only_existing_tables = False
+
+    @classmethod
+    def for_record(cls, record: MigrationRecord, ctx: RuleContext) -> Finding | None:
+        """The finding for a migration that failed on PostgreSQL (None when it applied)."""
+        if record.error is None:
+            return None
+        op = record.operations[record.error_op] if record.error_op is not None else None
+        where = f" in {op.kind} (operations[{op.index}])" if op is not None else ""
+        return ctx.finding(
+            cls(),
+            op,
+            f"the migration failed on PostgreSQL{where}; nothing of it stays applied"
+            + (
+                ""
+                if record.atomic
+                else " except the statements before the failure (atomic = False)"
+            )
+            + f":\n{record.error}",
+            "Fix the operation so that it applies: `python manage.py migrate` would fail the "
+            "same way in production.",
+            table=op.table if op is not None else None,
+            severity=Severity.ERROR,
+        ).replace(evidence=Evidence.OBSERVED, category=Category.CORRECTNESS)
+
+    @classmethod
+    def before_change(cls, app_label: str, name: str, error: str) -> Finding:
+        """A migration of the base (before the change) that failed: the change cannot run."""
+        return Finding(
+            rule=cls.id,
+            severity=Severity.ERROR,
+            category=Category.CORRECTNESS,
+            message=f"{app_label}.{name} (before the change) failed on PostgreSQL:\n{error}",
+            fix=(
+                "Make this migration apply on PostgreSQL "
+                "(`python manage.py migrate` fails the same way)."
+            ),
+            app_label=app_label,
+            migration=name,
+        )

@@ -321,9 +321,9 @@ def work_kind(finding: Finding) -> str | None:
     observed = finding.evidence in (Evidence.OBSERVED, Evidence.CONTRADICTED)
     if _builds_index(finding) and finding.evidence is not Evidence.CONTRADICTED:
         return INDEX
-    if table and table in finding.rewrites:
+    if table and any(r.relation == table for r in finding.rewrites):
         return REWRITE
-    if table and table in _scanned(finding.scans):
+    if table and any(s.relation == table for s in finding.scans):
         return SCAN
     if not observed:
         prediction = getattr(registry().get(finding.rule), "predicts", None)
@@ -332,11 +332,6 @@ def work_kind(finding: Finding) -> str | None:
         if getattr(prediction, "scan", False):
             return SCAN
     return None
-
-
-def _scanned(scans: Sequence[str]) -> set[str]:
-    """Table names of ``"shop_order (1 sequential scan)"`` entries."""
-    return {text.split(" (", 1)[0] for text in scans}
 
 
 def _builds_index(finding: Finding) -> bool:
