@@ -714,6 +714,7 @@ def generate(
     max_ops: int = 4,
     relations: float = 1.0,
     hazard_apps: int = 1,
+    change_apps: int = 1,
 ) -> GeneratedProject:
     """Write the project into ``root`` (created; must be empty or absent).
 
@@ -722,7 +723,9 @@ def generate(
     default mix). Applying a history costs Django mostly re-rendering the models
     related to each altered one, so both set how heavy the history is.
     ``hazard_apps``: how many of the last apps end with ``hazards`` hazardous
-    migrations.
+    migrations. ``change_apps``: the change is the last ``change // change_apps``
+    migrations of each of the last ``change_apps`` apps (a merge request spanning
+    several apps); 1 (the default): the last ``change`` migrations written.
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -756,7 +759,11 @@ def generate(
             files[mig.key] = mig
             order.append(mig)
     change = max(0, min(change, len(order)))
-    changed = order[len(order) - change :] if change else []
+    if change_apps > 1 and change:
+        per_app = max(1, change // change_apps)
+        changed = [m for app in generated[-change_apps:] for m in app.migrations[-per_app:]]
+    else:
+        changed = order[len(order) - change :] if change else []
     change_keys = [m.key for m in changed]
     base = len(_ancestors(files, change_keys) - set(change_keys))
     if git:

@@ -79,6 +79,9 @@ MIGRATE = "manage.py migrate (whole history)"
 COLD = "audit, cold (empty cache)"
 WARM = "audit, warm (cache filled)"
 NO_CACHE = "audit, --no-cache"
+CM_MIGRATE = "change mode: manage.py migrate"
+CM_COLD = "change mode: audit, cold"
+CM_WARM = "change mode: audit, warm"
 URL = "audit, --database-url (reference server)"
 
 
@@ -262,6 +265,8 @@ class Bench:
                     server_pid=pid,
                 )
                 self.check_report(report)
+            if not args.skip_change_mode:
+                self.change_mode(src, fresh_database, pid)
             self.results["load_after"] = _load()
             self.print_table()
             if not args.no_breakdown:
@@ -270,6 +275,51 @@ class Bench:
                 self.profile(src)
         self.results["total_seconds"] = round(time.monotonic() - started, 1)
         self.save()
+
+    def change_mode(self, src: list[str], fresh_database: Any, pid: int | None) -> None:
+        """A merge request spanning several apps: a change of 30 migrations in 5 apps
+        (``--change-mode-size``/``--change-mode-apps``) on a history of the same size,
+        audited with ``--since HEAD~1`` as CI does, next to ``migrate`` of that history."""
+        args = self.args
+        main = self.project
+        self.project = generate(
+            self.root / "project-change",
+            apps=args.apps,
+            migrations=args.migrations,
+            seed=args.seed + 1,
+            change=args.change_mode_size,
+            change_apps=args.change_mode_apps,
+            hazards=min(2, args.migrations - 1),
+            hazard_apps=args.change_mode_apps,
+            git=True,
+        )
+        self.results["change_mode_project"] = {
+            "migrations": len(self.project.migrations),
+            "change": len(self.project.change),
+            "apps": sorted({app for app, _ in self.project.change}),
+            "base": self.project.base,
+        }
+        cache = self.root / "cache-change"
+        cache_env = self.env(MIGRATION_GUARD_CACHE_DIR=str(cache))
+        try:
+            for round_ in range(1, max(1, args.rounds) + 1):
+                print(f"change mode, round {round_}/{args.rounds}", file=sys.stderr)
+                url = fresh_database("bench_change")
+                self.measure(
+                    CM_MIGRATE,
+                    self.manage("migrate", "-v", "0"),
+                    self.env(DATABASE_URL=url),
+                    server_pid=pid,
+                )
+                shutil.rmtree(cache, ignore_errors=True)
+                for label in (CM_COLD, CM_WARM):
+                    report = self.root / f"{label.split()[-1]}-change.json"
+                    self.measure(
+                        label, self.manage(*self.audit_args(report, *src)), cache_env, ok=(0, 1)
+                    )
+                    self.check_report(report)
+        finally:
+            self.project = main
 
     # -- output -------------------------------------------------------------------------
     def print_table(self) -> None:
@@ -350,6 +400,19 @@ class Bench:
             "cold_over_migrate_cpu": [round(r, 3) for r in ratio_cpu],
             "warm_wall": [round(w, 3) for w in warm],
         }
+        if self.samples.get(CM_COLD):
+            cm = pairs(CM_COLD, CM_MIGRATE, cpu=False)
+            cm_warm = [m.wall for m, _ in self.samples[CM_WARM]]
+            project = self.results["change_mode_project"]
+            verdict = "ok" if statistics.median(cm) <= TARGET_COLD_RATIO else "MISSED"
+            print(
+                f"change mode ({project['change']} migrations of {len(project['apps'])} apps on "
+                f"{project['migrations']}): cold audit / migrate {statistics.median(cm):.2f} wall "
+                f"(rounds: {', '.join(f'{r:.2f}' for r in cm)}; target <= {TARGET_COLD_RATIO}: "
+                f"{verdict}), warm audit {statistics.median(cm_warm):.2f} s wall median"
+            )
+            self.results["ratios"]["change_mode_cold_over_migrate_wall"] = [round(r, 3) for r in cm]
+            self.results["ratios"]["change_mode_warm_wall"] = [round(w, 3) for w in cm_warm]
 
     def breakdown(self, src: list[str], new_migrate_db: Any, url: dict[str, str]) -> None:
         phases = str(BENCH_DIR / "phases.py")
@@ -486,6 +549,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="Interleaved rounds (default 3).")
     parser.add_argument("--timeout", type=float, default=1800.0, help="Per command, seconds.")
     parser.add_argument("--skip-extras", action="store_true", help="No --no-cache/url audits.")
+    parser.add_argument(
+        "--skip-change-mode", action="store_true", help="No change-mode case (30 migrations)."
+    )
+    parser.add_argument("--change-mode-size", type=int, default=30)
+    parser.add_argument("--change-mode-apps", type=int, default=5)
     parser.add_argument("--no-breakdown", action="store_true", help="Skip the phase timings.")
     parser.add_argument("--profile", action="store_true", help="cProfile a cold audit.")
     parser.add_argument("--keep", action="store_true", help="Keep the temporary folder.")

@@ -67,8 +67,24 @@ OBSERVED = {
 }
 
 
+#: The analytics app lives in the second database (sample_project/routers.py).
+SECOND_DATABASE = "analytics"
+EXPECTED_ANALYTICS = {
+    ("analytics", "0002_hazard_add_index_non_concurrent"): {"add-index-non-concurrent"},
+}
+
+
 @pytest.fixture(scope="module")
 def audit(pg_url, tmp_path_factory):
+    return _audit(pg_url, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def analytics_audit(pg_url, tmp_path_factory):
+    return _audit(pg_url, tmp_path_factory, "--database", SECOND_DATABASE)
+
+
+def _audit(pg_url, tmp_path_factory, *extra):
     out = tmp_path_factory.mktemp("sample") / "audit.json"
     env = {**os.environ, "MIGRATION_GUARD_DATABASE_URL": pg_url}
     env.pop("DJANGO_SETTINGS_MODULE", None)
@@ -88,6 +104,7 @@ def audit(pg_url, tmp_path_factory):
             "-",
             "--output",
             str(out),
+            *extra,
         ],
         cwd=SAMPLE,
         env=env,
@@ -115,11 +132,26 @@ def test_every_hazard_has_its_rule_and_no_safe_migration_is_flagged(audit):
     found = _findings(report)
     assert all(m["status"] == "audited" for m in report["migrations"])
     for (app, name), rules in found.items():
-        if "hazard" in name:
+        if "hazard" in name and app != SECOND_DATABASE:
             assert rules == EXPECTED[(app, name)], (app, name)
         else:
             assert rules == set(), (app, name)
     assert set(EXPECTED) <= set(found)
+    # the analytics app's migrations run on the other database: no-ops here, and said so
+    assert any("--database analytics" in note for note in report["notes"])
+
+
+def test_second_database_hazards_through_its_alias(analytics_audit):
+    result, report = analytics_audit
+    assert result.returncode == 1, result.stderr
+    found = _findings(report)
+    for (app, name), rules in found.items():
+        if (app, name) in EXPECTED_ANALYTICS:
+            assert rules == EXPECTED_ANALYTICS[(app, name)], (app, name)
+        else:
+            assert rules == set(), (app, name)  # the default database's apps are no-ops here
+    assert set(EXPECTED_ANALYTICS) <= set(found)
+    assert any("--database default" in note for note in report["notes"])
 
 
 def test_locking_findings_are_observed(audit):
@@ -180,3 +212,8 @@ def test_text_golden(audit):
 def test_json_golden(audit):
     _, report = audit
     assert_golden("sample_apps.all.json", _stable_json(report))
+
+
+def test_second_database_text_golden(analytics_audit):
+    result, _ = analytics_audit
+    assert_golden("sample_apps.analytics.txt", _stable_text(result.stdout))

@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "accounts",
     "shop",
     "blog",
+    "analytics",
 ]
 
 MIDDLEWARE = [
@@ -90,6 +91,12 @@ else:
             "HOST": "localhost",
         }
     }
+# A second database: the analytics app's page views (sample_project/routers.py).
+if os.environ.get("ANALYTICS_DATABASE_URL"):
+    DATABASES["analytics"] = _database_from_url(os.environ["ANALYTICS_DATABASE_URL"])
+else:
+    DATABASES["analytics"] = {**DATABASES["default"], "NAME": "sample_apps_analytics"}
+DATABASE_ROUTERS = ["sample_project.routers.AnalyticsRouter"]
 
 AUTH_USER_MODEL = "accounts.User"
 

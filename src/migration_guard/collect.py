@@ -71,8 +71,10 @@ class ExecutedStatement:
     autocommit: bool = False
     #: Order of execution within the migration (deferred SQL runs after every operation).
     seq: int = 0
-    #: Pre-existing tables when it ran (current name -> name at the start of the change).
+    #: Pre-existing tables when it ran (current name -> name at the start of the change),
+    #: and right after it (a rename changes the name).
     existing: Names | None = None
+    existing_after: Names | None = None
 
     @cached_property
     def facts(self) -> sqlfacts.SqlStatement:
@@ -105,8 +107,13 @@ class OperationRecord:
     observation: Observation | None = None
     from_state: ProjectState | None = None
     to_state: ProjectState | None = None
-    #: Pre-existing tables when the operation started (see :mod:`migration_guard.lineage`).
+    #: False when the project's routers skip the operation on the audited alias: it does
+    #: nothing there, so nothing about it is judged there.
+    routed: bool = True
+    #: Pre-existing tables when the operation started (see :mod:`migration_guard.lineage`),
+    #: and when its own statements were done.
     existing: Names | None = None
+    existing_after: Names | None = None
 
     @property
     def kind(self) -> str:

@@ -18,7 +18,9 @@ from typing import Any
 
 from .exceptions import ConfigurationError
 from .findings import Severity
-from .postgres.base import SOURCES
+
+#: Where PostgreSQL comes from (``--postgres``), in the order ``auto`` tries them.
+SOURCES = ("url", "local", "embedded", "docker")
 
 if sys.version_info >= (3, 11):
     import tomllib

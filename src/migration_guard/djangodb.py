@@ -1,11 +1,13 @@
 """Point Django's connections at the scratch database, and back.
 
 While the audit runs, every alias in ``DATABASES`` points at the scratch
-database: the audited alias keeps its PostgreSQL engine (PostGIS and other
-PostgreSQL backends included) so routers and backend features behave as in
-production, and any other alias a migration might use lands in the scratch
-database too. The project's own databases are never connected to, and need
-not exist.
+database: each keeps its PostgreSQL engine (PostGIS and other PostgreSQL
+backends included) so routers and backend features behave as in production.
+The audited alias (``--database``) is the one migrations are applied through,
+so the project's routers decide, operation by operation, what runs on it, as
+``manage.py migrate --database ALIAS`` would; any other alias a migration's
+code uses lands in the same scratch database. The project's own databases are
+never connected to, and need not exist.
 """
 
 from __future__ import annotations
@@ -74,11 +76,12 @@ def connections_pointed_at(info: ConnectionInfo, alias: str = DEFAULT_DB_ALIAS) 
     if alias not in saved:
         original_settings(alias)  # raises the precise error
     try:
+        raw: dict[str, dict[str, Any]] = {}
         for name, conf in saved.items():
             _drop_connection(name)
             options = {"options": scratch_session_options()}
             options.update(info.django_settings()["OPTIONS"])
-            raw = {
+            raw[name] = {
                 **{k: v for k, v in conf.items() if k in ("TIME_ZONE", "TEST")},
                 **info.django_settings(),
                 "ENGINE": engine_for(conf),
@@ -87,7 +90,10 @@ def connections_pointed_at(info: ConnectionInfo, alias: str = DEFAULT_DB_ALIAS) 
                 "AUTOCOMMIT": True,
                 "CONN_MAX_AGE": 0,
             }
-            connections.settings[name] = connections.configure_settings({name: raw})[name]
+        # All aliases at once: Django checks the whole mapping (it must hold "default").
+        configured = connections.configure_settings(raw)
+        for name in saved:
+            connections.settings[name] = configured[name]
         yield connections[alias]
     finally:
         for name, conf in saved.items():

@@ -21,7 +21,7 @@ import logging
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,7 @@ from .postgres import LocalCluster, PostgresOptions, open_server, version_text
 from .postgres.base import major_of
 from .postgres.scratch import scratch_database
 from .results import AUDITED, FAILED, SKIPPED, AuditReport, MigrationResult, PostgresInfo
+from .routing import operation_routed, routed_to
 from .rules.migration_failed import MigrationFailed
 from .trace.observe import Tracer, take_snapshot, valid_not_null_checks
 from .trace.seed import Seeder
@@ -93,6 +94,37 @@ def lock_timeout_configured(config: Config, alias: str) -> bool:
     except Exception:
         return False
     return "lock_timeout" in str(options.get("options", ""))
+
+
+def routing_notes(loader: Any, targets: Iterable[Key], alias: str) -> list[str]:
+    """Migrations of the change that the routers send to another database than ``alias``.
+
+    Django applies every migration through the alias ``migrate`` is given and
+    skips the operations its routers do not allow there: such a migration is
+    audited as a no-op. Say where it does run, and how to audit it there.
+    """
+    from django.db import connections
+
+    aliases = [a for a in connections.settings if a != alias]
+    if not aliases:
+        return []
+    elsewhere: dict[str, list[str]] = {}
+    for key in targets:
+        migration = loader.graph.nodes[key]
+        if routed_to(migration, alias):
+            continue
+        other = next((a for a in aliases if routed_to(migration, a)), None)
+        if other is not None:
+            elsewhere.setdefault(other, []).append(f"{key[0]}.{key[1]}")
+    notes = []
+    for other, names in elsewhere.items():
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        notes.append(
+            f"{len(names)} migration(s) of the change run on database {other!r}, not "
+            f"{alias!r} (DATABASE_ROUTERS say so), so they were audited as no-ops here: "
+            f"{shown}. Audit them with --database {other}."
+        )
+    return notes
 
 
 def lock_timeout_where(alias: str) -> str:
@@ -154,6 +186,7 @@ def run_audit(request: AuditRequest, progress: Progress = _noop) -> AuditReport:
             notes=("no migrations to audit",),
         )
     lock_timeout = lock_timeout_configured(config, request.database)
+    routed = routing_notes(loader, change.targets, request.database)
     order = change_order(loader, change.targets, separately=change.separately)
     base = [loader.graph.nodes[key] for key in order.base]
     cache = _CacheUse(config, base, request.database)
@@ -177,7 +210,7 @@ def run_audit(request: AuditRequest, progress: Progress = _noop) -> AuditReport:
                 run.output = output
                 results = run.execute(server, cache)
                 results, size_notes = attach_sizes(results, stats, info)
-                notes = list(run.notes) + cache.notes + size_notes
+                notes = routed + list(run.notes) + cache.notes + size_notes
                 postgres = _postgres_info(config, server, stats)
             break
         except ProviderError as exc:
@@ -335,6 +368,7 @@ class _Run:
             traced=self.config.trace,
             lock_timeout_configured=lock_timeout,
             manage=request.manage,
+            database=request.database,
             lock_timeout_where=lock_timeout_where(request.database),
         )
 
@@ -393,6 +427,10 @@ class _Run:
                 snapshot = take_snapshot(self._raw())
                 lineage = Lineage(snapshot.tables)
             record = new_record(migration, lineage.names)
+            for op in record.operations:
+                op.routed = operation_routed(
+                    op.operation, migration.app_label, self.request.database
+                )
             record.relation_tables = snapshot.relation_tables
             record.valid_not_null = valid_not_null_checks(self._raw())
             self.progress(

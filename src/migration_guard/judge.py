@@ -84,6 +84,7 @@ class Judge:
         traced: bool,
         lock_timeout_configured: bool,
         manage: str = "python manage.py",
+        database: str = "default",
         rules: Iterable[Rule] | None = None,
         lock_timeout_where: str = "settings",
     ) -> None:
@@ -95,6 +96,7 @@ class Judge:
         self.lock_timeout_configured = lock_timeout_configured
         self.lock_timeout_where = lock_timeout_where
         self.manage = manage
+        self.database = database
         self.rules = list(
             rules
             if rules is not None
@@ -113,10 +115,13 @@ class Judge:
             migration=record,
             lock_timeout_configured=self.lock_timeout_configured,
             manage=self.manage,
+            database=self.database,
         )
         findings: list[Finding] = []
         for rule in self.rules:
             for op in record.operations:
+                if not op.routed:
+                    continue  # the routers skip it on this database: it does nothing here
                 ctx.current = op
                 findings.extend(self._kept(rule, rule.check_operation(op, ctx), record))
             ctx.current = None
@@ -140,7 +145,9 @@ class Judge:
         for finding in produced or ():
             if rule.only_existing_tables and finding.table:
                 at = _position(finding, record)
-                if not record.is_existing(finding.table, at):
+                after = getattr(at, "existing_after", None) or {}
+                # a rename's finding may name the table by its new name
+                if not record.is_existing(finding.table, at) and finding.table not in after:
                     continue
             yield finding
 
@@ -171,7 +178,7 @@ class Judge:
             at: Any = own[0] if own else op
             phase = DEFERRED if own and all(s.origin == "deferred" for s in own) else OPERATION
             judged = _Judged(record, at, finding, summary)
-            for relation in judged.relations:
+            for relation in judged.relations if prediction.explains_work else ():
                 explained.add((index, phase, relation))
                 if not own:
                     explained.add((index, DEFERRED, relation))
@@ -215,8 +222,7 @@ class Judge:
                     also=_renamed(also, alive),
                 ).replace(
                     evidence=Evidence.OBSERVED,
-                    locks=_renamed(summary.lock_values(relation), alive)
-                    or (Lock(alive[relation], mode, pglocks.blocks(mode)),),
+                    locks=(_work_lock(summary, relation, mode, alive, state.taken_by),),
                     held=_renamed(also, alive),
                     rewrites=tuple(
                         dataclasses.replace(r, relation=alive.get(r.relation, r.relation))
@@ -351,6 +357,7 @@ class _Judged:
                     )
                 )
             note = _held_note(summary, rel, mode, taken_by, self.shown.get(rel, rel))
+            note = note or _stronger_note(rel, mode, expected.get(rel), self.shown.get(rel, rel))
             if note:
                 notes.append(note)
         works = bool(table) and summary.table_work(table)
@@ -451,6 +458,20 @@ def _first_takers(record: MigrationRecord) -> dict[tuple[str, str], str]:
     return out
 
 
+def _work_lock(
+    summary: Any,
+    relation: str,
+    mode: str,
+    alive: dict[str, str],
+    taken_by: dict[tuple[str, str], str],
+) -> Lock:
+    """The lock held on ``relation`` while it was worked through, and who took it."""
+    took = summary.strongest(relation)
+    earlier = took is None or pglocks.strength(took) < pglocks.strength(mode)
+    who = taken_by.get((relation, mode)) if earlier else None
+    return Lock(alive.get(relation, relation), mode, pglocks.blocks(mode), who)
+
+
 def _what(stmt: ExecutedStatement, op: OperationRecord) -> str:
     """What a statement is, for people: "ALTER TABLE ADD CONSTRAINT UNIQUE"."""
     found = pglocks.statement_locks(stmt.facts, op.table)
@@ -514,6 +535,19 @@ def _held_note(
         + (f"by {who} " if who else "")
         + "earlier in the same transaction, while this ran: "
         f"{pglocks.blocks(held).value} of {name} wait, not only what the lock above blocks"
+    )
+
+
+def _stronger_note(relation: str, shown: str | None, expected: str | None, name: str) -> str | None:
+    """The statements took a stronger lock on ``relation`` than the rule's words say."""
+    if not shown or not expected or pglocks.strength(shown) <= pglocks.strength(expected):
+        return None
+    if pglocks.blocks(shown) == pglocks.blocks(expected):
+        return None
+    return (
+        f"trace: these statements took {pglocks.describe_blocking(shown)} on {name}, more than "
+        f"the {pglocks.sql_name(expected)} described above: {pglocks.blocks(shown).value} of "
+        f"{name} wait"
     )
 
 

@@ -60,6 +60,7 @@ class Lineage:
                 (deferred if stmt.origin == DEFERRED else own).append(stmt)
             for stmt in sorted(own, key=_order):
                 self._step(stmt)
+            op.existing_after = self.names
         for stmt in sorted(deferred, key=_order):
             self._step(stmt)
         record.existing_after = self.names
@@ -69,6 +70,12 @@ class Lineage:
 
     def _step(self, stmt: ExecutedStatement) -> None:
         stmt.existing = self.names
+        try:
+            self._apply(stmt)
+        finally:
+            stmt.existing_after = self.names
+
+    def _apply(self, stmt: ExecutedStatement) -> None:
         if stmt.error is not None:
             return
         facts = stmt.facts

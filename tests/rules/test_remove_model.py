@@ -77,8 +77,8 @@ def test_table_created_in_the_same_migration_ok(make_app):
     assert app.findings(report, RULE) == []
 
 
-def test_table_created_by_an_earlier_migration_of_the_change_err(make_app):
+def test_table_created_by_an_earlier_migration_of_the_change_ok(make_app):
+    """The previous release never knew a table the same change created: nothing breaks."""
     app = make_app([TAG, PAGEVIEW], [DELETE])
     report = app.audit(1, 2)
-    (finding,) = app.findings(report, RULE)
-    assert finding.table == "blog_pageview"
+    assert app.findings(report, RULE) == []

@@ -9,8 +9,7 @@ from typing import Any, Protocol, runtime_checkable
 import psycopg
 from psycopg import conninfo as pg_conninfo
 
-#: The sources, in the order ``auto`` tries them.
-SOURCES = ("url", "local", "embedded", "docker")
+from ..conf import SOURCES  # noqa: F401  (the option's values live with the settings)
 
 _SECRET_KEYS = ("password", "sslpassword")
 

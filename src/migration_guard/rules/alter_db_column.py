@@ -39,8 +39,7 @@ class AlterDbColumn(Rule):
     rename, ``RunSQL`` included, is reported here (``RunSQL`` only on tables
     that existed before the change). Tables and columns that the same
     migration created before the operation are left out (no release knows them
-    yet); tables created by an earlier migration of the same change are
-    reported, as by every compatibility rule.
+    yet); tables created by an earlier migration of the same change too.
 
     **Lock.** ACCESS EXCLUSIVE on the table, brief (catalog only). The harm
     is the broken queries of the previous release.
@@ -65,7 +64,7 @@ class AlterDbColumn(Rule):
     id = "alter-db-column"
     severity = Severity.ERROR
     category = Category.COMPATIBILITY
-    only_existing_tables = False
+    only_existing_tables = True
     plannable = True
 
     def check_operation(self, op: OperationRecord, ctx: RuleContext) -> Iterator[Finding]:

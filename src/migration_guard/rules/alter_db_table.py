@@ -34,8 +34,7 @@ class AlterDbTable(Rule):
     by ``RenameModel`` are reported by ``rename-model``;
     ``AlterModelTableComment`` renames nothing. Tables that the same migration
     created before the operation are left out (no release knows them yet);
-    tables created by an earlier migration of the same change are reported, as
-    by every compatibility rule.
+    tables created by an earlier migration of the same change too.
 
     **Lock.** ACCESS EXCLUSIVE on the table, brief (catalog only). The harm
     is the broken queries of the previous release.
@@ -78,7 +77,7 @@ class AlterDbTable(Rule):
     id = "alter-db-table"
     severity = Severity.ERROR
     category = Category.COMPATIBILITY
-    only_existing_tables = False
+    only_existing_tables = True
     plannable = True
 
     def check_operation(self, op: OperationRecord, ctx: RuleContext) -> Iterator[Finding]:

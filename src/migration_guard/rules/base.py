@@ -35,6 +35,9 @@ class Prediction:
     lock: str | None = None
     rewrite: bool = False
     scan: bool = False
+    #: The finding speaks for the table work its operation does (else whole-table work
+    #: under a blocking lock there is still reported by observed-table-work-under-lock).
+    explains_work: bool = True
 
 
 class Rule:
@@ -92,6 +95,8 @@ class RuleContext:
     manage: str = "python manage.py"
     #: The operation being checked (``check_operation``), else None.
     current: OperationRecord | None = None
+    #: The database alias audited (``--database``).
+    database: str = "default"
 
     def is_existing(
         self, table: str | None, at: ExecutedStatement | OperationRecord | None = None
@@ -102,7 +107,8 @@ class RuleContext:
 
     def plan_command(self) -> str:
         m = self.migration
-        return f"{self.manage} plan_zero_downtime {m.app_label} {m.name}"
+        alias = "" if self.database == "default" else f" --database {self.database}"
+        return f"{self.manage} plan_zero_downtime {m.app_label} {m.name}{alias}"
 
     def finding(
         self,

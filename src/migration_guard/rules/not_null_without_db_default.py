@@ -60,8 +60,7 @@ class NotNullWithoutDbDefault(Rule):
     COLUMN ... DEFAULT 0 NOT NULL``), primary keys, identity, serial and
     generated columns, and many-to-many fields (no column). Tables that the
     same migration created before the operation are left out (no release knows
-    them yet); tables created by an earlier migration of the same change are
-    reported, as by every compatibility rule.
+    them yet); tables created by an earlier migration of the same change too.
 
     **Lock.** ACCESS EXCLUSIVE on the table, brief (a constant default is
     catalog-only on PostgreSQL 11+). The harm comes after the migration: every
@@ -98,7 +97,7 @@ class NotNullWithoutDbDefault(Rule):
     id = "not-null-without-db-default"
     severity = Severity.ERROR
     category = Category.COMPATIBILITY
-    only_existing_tables = False
+    only_existing_tables = True
     plannable = True
 
     def check_migration(self, migration: MigrationRecord, ctx: RuleContext) -> Iterator[Finding]:

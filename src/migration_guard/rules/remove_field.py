@@ -32,10 +32,10 @@ class RemoveField(Rule):
     ``ManyToManyField`` drops the automatic join table (``DROP TABLE``): the
     old code's reads and writes of the relation fail the same way, so it is
     flagged too, by this rule. A removal in Django's state only
-    (``SeparateDatabaseAndState`` with no database operation) emits no SQL
-    and is not flagged. Tables and columns that the same migration created before the operation
-    are left out (no release knows them yet); tables created by an earlier
-    migration of the same change are reported, as by every compatibility rule.
+    (``SeparateDatabaseAndState`` with no database operation) emits no SQL and
+    is not flagged. Tables and columns that the same migration created before
+    the operation are left out (no release knows them yet); tables created by
+    an earlier migration of the same change too.
 
     **Lock.** ACCESS EXCLUSIVE on the table, brief (the column is only marked
     dropped; its data stays until the rows are rewritten). The harm is the
@@ -67,7 +67,7 @@ class RemoveField(Rule):
     id = "remove-field"
     severity = Severity.ERROR
     category = Category.COMPATIBILITY
-    only_existing_tables = False
+    only_existing_tables = True
     plannable = True
 
     def check_operation(self, op: OperationRecord, ctx: RuleContext) -> Iterator[Finding]:

@@ -32,9 +32,8 @@ class RemoveModel(Rule):
     operation, or an unmanaged model), and ``RunSQL`` dropping a table the
     change made itself. Tables that the same migration created before the
     operation are left out (no release knows them yet); tables created by an
-    earlier migration of the same change are reported, as by every
-    compatibility rule. The join table dropped by ``RemoveField`` of a
-    many-to-many field is reported by ``remove-field``.
+    earlier migration of the same change too. The join table dropped by
+    ``RemoveField`` of a many-to-many field is reported by ``remove-field``.
 
     **Lock.** ACCESS EXCLUSIVE on the table (and on the tables whose foreign
     keys point at it), brief. The harm is the broken queries of the previous
@@ -60,7 +59,7 @@ class RemoveModel(Rule):
     id = "remove-model"
     severity = Severity.ERROR
     category = Category.COMPATIBILITY
-    only_existing_tables = False
+    only_existing_tables = True
     plannable = True
 
     def check_operation(self, op: OperationRecord, ctx: RuleContext) -> Iterator[Finding]:

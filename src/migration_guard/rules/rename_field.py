@@ -32,8 +32,7 @@ class RenameField(Rule):
     emits no SQL). ``RENAME COLUMN`` written in ``RunSQL`` or caused by a new
     ``db_column`` is reported by ``alter-db-column``. Tables and columns that
     the same migration created before the operation are left out (no release
-    knows them yet); tables created by an earlier migration of the same change
-    are reported, as by every compatibility rule.
+    knows them yet); tables created by an earlier migration of the same change too.
 
     **Lock.** ACCESS EXCLUSIVE on the table, brief (catalog only). The harm
     is the broken queries of the previous release.
@@ -64,7 +63,7 @@ class RenameField(Rule):
     id = "rename-field"
     severity = Severity.ERROR
     category = Category.COMPATIBILITY
-    only_existing_tables = False
+    only_existing_tables = True
     plannable = True
 
     def check_operation(self, op: OperationRecord, ctx: RuleContext) -> Iterator[Finding]:

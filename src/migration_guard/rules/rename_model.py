@@ -32,8 +32,7 @@ class RenameModel(Rule):
     ``Meta.db_table`` keeps the table's name and nothing else is renamed
     (Django emits no SQL), or when the migration creates a view under the old
     name. Tables that the same migration created before the operation are left out
-    (no release knows them yet); tables created by an earlier migration of the
-    same change are reported, as by every compatibility rule.
+    (no release knows them yet); tables created by an earlier migration of the same change too.
 
     **Lock.** ACCESS EXCLUSIVE on the table, brief (catalog only). The harm
     is the broken queries of the previous release.
@@ -62,7 +61,7 @@ class RenameModel(Rule):
     id = "rename-model"
     severity = Severity.ERROR
     category = Category.COMPATIBILITY
-    only_existing_tables = False
+    only_existing_tables = True
     plannable = True
 
     def check_operation(self, op: OperationRecord, ctx: RuleContext) -> Iterator[Finding]:

@@ -73,7 +73,8 @@ class SeveralLocksInOneTransaction(Rule):
     only_existing_tables = True
     #: Confirmed when the trace sees the lock this finding names (per finding) held on its
     #: table while the operation runs; SHARE is the weakest mode it ever reports.
-    predicts = Prediction(lock="ShareLock")
+    # About how long earlier locks are held, not about the work itself.
+    predicts = Prediction(lock="ShareLock", explains_work=False)
 
     def check_migration(self, migration: MigrationRecord, ctx: RuleContext) -> Iterable[Finding]:
         if not migration.atomic:

@@ -150,12 +150,16 @@ def observed_operations(record: MigrationRecord) -> tuple[ObservedOperation, ...
     out: list[ObservedOperation] = []
     deferred: list[ObservedOperation] = []
     for op in record.operations:
-        for phase, summary in (
-            ("operation", of_operation(op)),
-            ("deferred", summarize(deferred_statements(op))),
+        later = deferred_statements(op)
+        for phase, summary, at in (
+            ("operation", of_operation(op), op),
+            ("deferred", summarize(later), later[0] if later else op),
         ):
             if not summary.observed:
                 continue
+            # the trace knows tables by their names at the start of the change;
+            # the report uses their names when the operation ran
+            shown = {origin: name for name, origin in record.names_at(at).items()}
             entry = ObservedOperation(
                 index=op.index,
                 kind=op.kind,
@@ -164,12 +168,31 @@ def observed_operations(record: MigrationRecord) -> tuple[ObservedOperation, ...
                 duration_ms=summary.duration_ms,
                 # locks on tables; an index's lock follows its table's
                 locks=tuple(
-                    lock
-                    for lock in summary.lock_values()
-                    if record.relation_tables.get(lock.relation, lock.relation) == lock.relation
+                    sorted(
+                        (
+                            dataclasses.replace(
+                                lock, relation=shown.get(lock.relation, lock.relation)
+                            )
+                            for lock in summary.lock_values()
+                            if record.relation_tables.get(lock.relation, lock.relation)
+                            == lock.relation
+                        ),
+                        key=lambda lock: (-pglocks.strength(lock.mode), lock.relation),
+                    )
                 ),
-                rewrites=summary.rewrites_of(None, record.relation_tables),
-                scans=summary.scans_of(None),
+                rewrites=tuple(
+                    Rewrite(
+                        shown.get(r.relation, r.relation) if not r.is_index else r.relation,
+                        shown.get(r.table, r.table),
+                    )
+                    for r in summary.rewrites_of(None, record.relation_tables)
+                ),
+                scans=tuple(
+                    sorted(
+                        Scan(shown.get(s.relation, s.relation), s.count)
+                        for s in summary.scans_of(None)
+                    )
+                ),
                 method="sampled" if summary.sampled else "transaction",
                 phase=phase,
             )

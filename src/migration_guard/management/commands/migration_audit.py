@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import time
 from pathlib import Path
@@ -12,15 +11,10 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS
 
-from ... import baseline as baselines
-from ...conf import build_config
-from ...discovery import Selection
-from ...engine import AuditRequest, run_audit
-from ...exceptions import Interrupted, MigrationGuardError
+from ...conf import SOURCES, build_config
 from ...logsetup import configure_logging
-from ...postgres.base import SOURCES, redact
 from ...report import RenderOptions, formats, github, render
-from ...signals import terminating_raises
+from ..errors import command_errors
 
 MACHINE_FORMATS = {"json", "sarif", "github", "gitlab"}
 
@@ -30,11 +24,16 @@ class Command(BaseCommand):
         "Audit the migrations a change brings for PostgreSQL zero-downtime hazards: apply "
         "them to a throwaway PostgreSQL, watch the locks they take, and report each unsafe "
         "operation with the fix. Exit status: 0 clean, 1 findings at or above --fail-on, "
-        "2 usage or environment error."
+        "2 usage, project or environment error, 3 internal error (a bug to report)."
     )
+    # Run in handle(), where a failing check is a project problem (exit 2), not findings.
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("app_label", nargs="?", help="App whose migrations to audit.")
+        parser.add_argument(
+            "--skip-checks", action="store_true", help="Skip the project's system checks."
+        )
         parser.add_argument(
             "migration_name", nargs="?", help="One migration of app_label (a prefix is enough)."
         )
@@ -165,7 +164,18 @@ class Command(BaseCommand):
         verbosity = int(options["verbosity"])
         pairs = self._outputs(options)
         configure_logging(verbosity)
-        try:
+        with command_errors(
+            self.stderr, verbosity=verbosity, traceback_=bool(options.get("traceback"))
+        ):
+            # Imported here: a missing PostgreSQL driver is then a clear exit 2, not a
+            # traceback while Django loads the command.
+            from ... import baseline as baselines
+            from ...discovery import Selection
+            from ...engine import AuditRequest, run_audit
+
+            if not options.get("skip_checks"):
+                self.check()
+
             config = build_config(
                 {
                     "postgres": options["postgres"],
@@ -200,33 +210,24 @@ class Command(BaseCommand):
             quiet = verbosity == 0 or any(
                 fmt in MACHINE_FORMATS and out == "-" for fmt, out in pairs
             )
-            with terminating_raises():
-                report = run_audit(request, self._progress(quiet))
+            report = run_audit(request, self._progress(quiet))
             report = baselines.process(report, baseline=baseline, write=options["write_baseline"])
-        except MigrationGuardError as exc:
-            raise CommandError(redact(str(exc)), returncode=2) from exc
-        except Interrupted as exc:
-            raise CommandError(
-                f"interrupted by signal {exc.signum}; cleaned up", returncode=2
-            ) from None
-        except KeyboardInterrupt:  # SIGINT: every `with` block has cleaned up on the way out
-            raise CommandError(
-                f"interrupted by signal {int(signal.SIGINT)}; cleaned up", returncode=2
-            ) from None
-        render_options = RenderOptions(style=self.style, verbosity=verbosity, manage=request.manage)
-        for fmt, destination in pairs:
-            text = render(report, fmt, render_options)
-            if destination == "-":
-                self.stdout.write(text, ending="")
-            else:
-                Path(destination).write_text(text, encoding="utf-8")
-                if verbosity >= 1:
-                    self.stderr.write(f"wrote {fmt} report to {destination}")
-        if github.automatic(
-            os.environ, [fmt for fmt, _ in pairs], options["no_github_annotations"]
-        ):
-            stream = self.stdout if github.on_stdout(pairs) else self.stderr
-            stream.write(render(report, "github", render_options), ending="")
+            render_options = RenderOptions(
+                style=self.style, verbosity=verbosity, manage=request.manage
+            )
+            for fmt, destination in pairs:
+                text = render(report, fmt, render_options)
+                if destination == "-":
+                    self.stdout.write(text, ending="")
+                else:
+                    _write(Path(destination), text)
+                    if verbosity >= 1:
+                        self.stderr.write(f"wrote {fmt} report to {destination}")
+            if github.automatic(
+                os.environ, [fmt for fmt, _ in pairs], options["no_github_annotations"]
+            ):
+                stream = self.stdout if github.on_stdout(pairs) else self.stderr
+                stream.write(render(report, "github", render_options), ending="")
         if report.exit_code:
             sys.exit(report.exit_code)
 
@@ -264,6 +265,17 @@ class Command(BaseCommand):
                 stderr.write(f"[{data['index'] + 1}/{data['total']}] {app}.{name}")
 
         return progress
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise CommandError(
+            f"cannot write the report to {path}: {exc.strerror or exc}. Choose another "
+            "--output path (its folder must exist and be writable).",
+            returncode=2,
+        ) from exc
 
 
 def _manage_invocation() -> str:
