@@ -39,6 +39,8 @@ class Config:
     postgres_image: str | None = None
     #: Production's major version (e.g. 16). Version-dependent facts follow it.
     postgres_version: int | None = None
+    #: Accept a database_url role that can reach outside its database (superuser...).
+    allow_privileged_role: bool = False
     # what the audit reports
     fail_on: Severity = Severity.ERROR
     #: rule id -> severity, or None when the rule is turned off.
@@ -113,7 +115,7 @@ def _convert(key: str, value: Any, where: str) -> Any:
         if key == "batch_size":
             _expect(value > 0, where, key, "a whole number > 0", value)
         return value
-    if key in ("include_third_party", "trace", "cache"):
+    if key in ("include_third_party", "trace", "cache", "allow_privileged_role"):
         _expect(isinstance(value, bool), where, key, "true or false", value)
         return value
     if key in ("exclude_apps", "exclude_migrations"):

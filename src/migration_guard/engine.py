@@ -82,6 +82,7 @@ def postgres_options(config: Config) -> PostgresOptions:
         bindir=config.postgres_bindir,
         docker_image=config.postgres_image,
         prefer_major=config.postgres_version,
+        allow_privileged_role=config.allow_privileged_role,
     )
 
 

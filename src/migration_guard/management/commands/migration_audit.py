@@ -119,6 +119,14 @@ class Command(BaseCommand):
             "there). Also MIGRATION_GUARD_DATABASE_URL.",
         )
         pg.add_argument(
+            "--allow-privileged-role",
+            action="store_true",
+            default=None,
+            help="Accept a --database-url role that is a superuser, has CREATEROLE, or may "
+            "run programs or read and write files on the server: the audited migrations run "
+            "with its rights. Refused by default.",
+        )
+        pg.add_argument(
             "--postgres-image",
             metavar="IMAGE",
             help="Docker image for --postgres docker (e.g. postgres:16).",
@@ -170,6 +178,7 @@ class Command(BaseCommand):
                 {
                     "postgres": options["postgres"],
                     "database_url": options["database_url"],
+                    "allow_privileged_role": options["allow_privileged_role"],
                     "postgres_image": options["postgres_image"],
                     "postgres_version": options["postgres_version"],
                     "fail_on": options["fail_on"],
@@ -256,7 +265,8 @@ class Command(BaseCommand):
             if quiet:
                 return
             now = time.monotonic()
-            if event == "postgres" and now - started > 3:
+            if event == "postgres" and (now - started > 3 or "(url: " in data["description"]):
+                # on a server given by URL, always: whose rights the audited code runs with
                 stderr.write(f"using {data['description']}")
             if event == "migration" and now - started > 3 and now - last[0] >= 1:
                 last[0] = now
