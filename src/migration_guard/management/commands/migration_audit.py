@@ -20,6 +20,7 @@ from ...exceptions import Interrupted, MigrationGuardError
 from ...logsetup import configure_logging
 from ...postgres.base import SOURCES, redact
 from ...report import RenderOptions, formats, github, render
+from ...report.escaping import for_log, one_line, stop_commands
 from ...signals import terminating_raises
 
 MACHINE_FORMATS = {"json", "sarif", "github", "gitlab"}
@@ -213,7 +214,7 @@ class Command(BaseCommand):
                 report = run_audit(request, self._progress(quiet))
             report = baselines.process(report, baseline=baseline, write=options["write_baseline"])
         except MigrationGuardError as exc:
-            raise CommandError(redact(str(exc)), returncode=2) from exc
+            raise CommandError(for_log(redact(str(exc))), returncode=2) from exc
         except Interrupted as exc:
             raise CommandError(
                 f"interrupted by signal {exc.signum}; cleaned up", returncode=2
@@ -226,6 +227,8 @@ class Command(BaseCommand):
         for fmt, destination in pairs:
             text = render(report, fmt, render_options)
             if destination == "-":
+                if fmt == "text":  # names and messages of the merge request: no workflow command
+                    text = stop_commands(text, os.environ)
                 self.stdout.write(text, ending="")
             else:
                 Path(destination).write_text(text, encoding="utf-8")
@@ -267,11 +270,12 @@ class Command(BaseCommand):
             now = time.monotonic()
             if event == "postgres" and (now - started > 3 or "(url: " in data["description"]):
                 # on a server given by URL, always: whose rights the audited code runs with
-                stderr.write(f"using {data['description']}")
+                stderr.write(for_log(one_line(f"using {data['description']}")))
             if event == "migration" and now - started > 3 and now - last[0] >= 1:
                 last[0] = now
                 app, name = data["key"]
-                stderr.write(f"[{data['index'] + 1}/{data['total']}] {app}.{name}")
+                line = f"[{data['index'] + 1}/{data['total']}] {app}.{name}"
+                stderr.write(for_log(one_line(line)))
 
         return progress
 
