@@ -256,7 +256,7 @@ def _plain_env() -> dict[str, str]:
 
 def processes_of(uid: int) -> list[int]:
     """Pids of live processes whose real or effective uid is ``uid`` (Linux)."""
-    found = []
+    found: list[int] = []
     proc = Path("/proc")
     if not proc.is_dir():
         return found

@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -535,29 +536,40 @@ class LocalCluster:
     ) -> Iterator[subprocess.Popen[bytes]]:
         """``tar args`` as the server's account; its errors summed up as ``what`` failed."""
         tar = shutil.which("tar") or "/bin/tar"
-        assert self._dir is not None
-        with tempfile.TemporaryFile(dir=self._dir) as errors:
-            proc = subprocess.Popen(
-                [tar, *args],
-                stdin=stdin if stdin is not None else subprocess.DEVNULL,
-                stdout=stdout if stdout is not None else subprocess.DEVNULL,
-                stderr=errors,
-                start_new_session=True,
-                **self._as_server(),
-            )
-            try:
-                yield proc
-            except BaseException:
-                with shielded():
-                    with contextlib.suppress(ProcessLookupError, PermissionError):
-                        os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
-                raise
-            code = proc.wait()
-            if code != 0:
-                errors.seek(0)
-                text = errors.read(1 << 16).decode("utf-8", "replace")
-                raise ProviderError(f"{what} failed (tar exit {code}): {_summary(text)}")
+        proc = subprocess.Popen(
+            [tar, *args],
+            stdin=stdin if stdin is not None else subprocess.DEVNULL,
+            stdout=stdout if stdout is not None else subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            **self._as_server(),
+        )
+        # Its errors are read as they come (a full disk gives one per file, and no file
+        # could hold them there), keeping the first 64 kB.
+        errors = bytearray()
+
+        def drain() -> None:
+            assert proc.stderr is not None
+            while chunk := proc.stderr.read(8192):
+                if len(errors) < 1 << 16:
+                    errors.extend(chunk)
+
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
+        try:
+            yield proc
+        except BaseException:
+            with shielded():
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                reader.join(5)
+            raise
+        code = proc.wait()
+        reader.join(30)
+        if code != 0:
+            text = errors.decode("utf-8", "replace")
+            raise ProviderError(f"{what} failed (tar exit {code}): {_summary(text)}")
 
     def _copy_data_in(self, source: Path) -> None:
         """Start from a saved data directory (a cached base state) instead of initdb.
@@ -738,9 +750,10 @@ def _summary(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if not lines:
         return "(no message)"
-    first = lines[0][:300]
+    full = [line for line in lines if "No space left on device" in line]
+    first = (full or lines)[0][:300]
     more = f" (and {len(lines) - 1} more lines)" if len(lines) > 1 else ""
-    hint = _NO_SPACE_HINT if "No space left on device" in text else ""
+    hint = _NO_SPACE_HINT if full else ""
     return f"{first}{more}.{hint}"
 
 
