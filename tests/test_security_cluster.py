@@ -49,7 +49,9 @@ INDEX = "migrations.AddIndex('item', models.Index(fields=['code'], name='item_co
 
 def program(command: str) -> str:
     """A RunSQL that runs ``command`` through the server (as the server's account)."""
-    quoted = command.replace("'", "''")
+    # the program reads its input first: one that exits before COPY has written its row
+    # makes the COPY fail (broken pipe)
+    quoted = f"cat >/dev/null; {command}".replace("'", "''")
     return (
         f"migrations.RunSQL({f'COPY (SELECT 1) TO PROGRAM {chr(39)}{quoted}{chr(39)}'!r}, "
         "migrations.RunSQL.noop)"

@@ -32,14 +32,14 @@ def runsql(sql: str) -> str:
 REACHING = {
     "ALTER SYSTEM SET work_mem = '8MB'": "ALTER SYSTEM",
     "ALTER SYSTEM RESET work_mem": "ALTER SYSTEM",
-    "COPY (SELECT 1) TO PROGRAM 'true'": "TO PROGRAM runs a command",
+    "COPY (SELECT 1) TO PROGRAM 'cat >/dev/null'": "TO PROGRAM runs a command",
     "COPY item FROM '/dev/null'": "reads a file of the server",
     "CREATE ROLE migration_guard_rule_test": "CREATE ROLE",
     "DROP ROLE migration_guard_rule_test": "DROP ROLE",
     "SELECT pg_read_file('PG_VERSION')": "pg_read_file()",
     "SELECT pg_ls_dir('.')": "pg_ls_dir()",
     "LOAD 'plpgsql'": "LOAD",
-    "DO $$ BEGIN EXECUTE 'COPY (SELECT 2) TO PROGRAM ''true'''; END $$": "TO PROGRAM",
+    "DO $$ BEGIN EXECUTE 'COPY (SELECT 2) TO PROGRAM ''cat >/dev/null'''; END $$": "TO PROGRAM",
     "CREATE FUNCTION item_export() RETURNS void LANGUAGE sql AS "
     "$f$ SELECT lo_export(0, '/dev/null') $f$": "lo_export()",
 }

@@ -142,6 +142,12 @@ class Command(BaseCommand):
             "--keep", action="store_true", help="Keep the scratch database (for debugging)."
         )
         pg.add_argument(
+            "--migration-timeout",
+            metavar="DURATION",
+            help="Stop a migration that runs longer than this (e.g. 90s, 10min; 0: no limit) "
+            "and report it as a migration-timeout finding. Default: 10min.",
+        )
+        pg.add_argument(
             "--no-trace",
             action="store_true",
             help="Static rules only: apply the migrations without observing locks.",
@@ -188,6 +194,7 @@ class Command(BaseCommand):
                     "cache": False if options["no_cache"] else None,
                     "seed_rows": options["seed_rows"],
                     "stats_url": options["stats_url"],
+                    "migration_timeout": options["migration_timeout"],
                 }
             )
             selection = Selection(
@@ -211,7 +218,7 @@ class Command(BaseCommand):
                 fmt in MACHINE_FORMATS and out == "-" for fmt, out in pairs
             )
             with terminating_raises():
-                report = run_audit(request, self._progress(quiet))
+                report = run_audit(request, self._progress(quiet, verbosity))
             report = baselines.process(report, baseline=baseline, write=options["write_baseline"])
         except MigrationGuardError as exc:
             raise CommandError(for_log(redact(str(exc))), returncode=2) from exc
@@ -259,12 +266,17 @@ class Command(BaseCommand):
             )
         return list(zip(fmts, outs, strict=True))
 
-    def _progress(self, quiet: bool) -> Any:
+    def _progress(self, quiet: bool, verbosity: int = 1) -> Any:
         started = time.monotonic()
         last = [0.0]
         stderr = self.stderr
 
         def progress(event: str, data: dict[str, Any]) -> None:
+            if event == "running" and verbosity:  # the heartbeat, even with JSON on stdout
+                app, name = data["key"]
+                line = f"still applying {app}.{name} ({data['elapsed']:.0f} s)"
+                stderr.write(for_log(one_line(line)))
+                return
             if quiet:
                 return
             now = time.monotonic()
