@@ -8,28 +8,51 @@ it, as in production use.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator
 
 import pytest
+from psycopg import sql
 
 from migration_guard.postgres import PostgresOptions, PostgresServer, open_server
 
 from .harness import AppFactory
+
+#: The role audits log in as: CREATEDB and nothing more, as docs/security.md advises
+#: (a superuser URL is refused without --allow-privileged-role).
+AUDIT_ROLE = "migration_guard_tests"
+AUDIT_PASSWORD = "migration-guard-tests"
 
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PostgresServer]:
     url = os.environ.get("MIGRATION_GUARD_DATABASE_URL")
     source = "url" if url else os.environ.get("MIGRATION_GUARD_TEST_POSTGRES", "auto")
-    with open_server(PostgresOptions(source=source, database_url=url)) as server:
+    with open_server(
+        PostgresOptions(source=source, database_url=url, allow_privileged_role=True)
+    ) as server:
         yield server
+
+
+def audit_role_url(server: PostgresServer) -> str:
+    """A connection string to ``server`` as :data:`AUDIT_ROLE` (created when missing)."""
+    with server.info.connect(autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (AUDIT_ROLE,))
+        if exists.fetchone() is None:
+            conn.execute(
+                sql.SQL("CREATE ROLE {} LOGIN CREATEDB PASSWORD {}").format(
+                    sql.Identifier(AUDIT_ROLE), sql.Literal(AUDIT_PASSWORD)
+                )
+            )
+    return dataclasses.replace(server.info, user=AUDIT_ROLE, password=AUDIT_PASSWORD).conninfo()
 
 
 @pytest.fixture(scope="session")
 def pg_url(pg_server: PostgresServer) -> str:
-    """A libpq connection string for the session's server (the ``url`` source)."""
-    return pg_server.info.conninfo()
+    """A libpq connection string for the session's server (the ``url`` source), as a role
+    with CREATEDB only."""
+    return audit_role_url(pg_server)
 
 
 @pytest.fixture
@@ -70,4 +93,4 @@ def versioned_url(request, pg_url: str) -> str:
     server = request.getfixturevalue("embedded_server")
     if server is None:
         pytest.skip("no second PostgreSQL major version available")
-    return server.info.conninfo()
+    return audit_role_url(server)

@@ -49,7 +49,7 @@ def test_local_cluster_runs_and_is_removed():
         pid = server.pid
         assert directory is not None and directory.exists()
         assert server.server_version == _server_version(server.info)
-        assert server.info.host == str(directory)  # Unix socket only
+        assert server.info.host == str(directory / "c")  # Unix socket only
         with server.info.connect() as conn:
             settings = dict(
                 conn.execute(

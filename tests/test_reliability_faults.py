@@ -95,7 +95,7 @@ def running(info: ConnectionInfo, marker: str) -> bool:
 
 
 def cluster_info(folder: Path) -> ConnectionInfo:
-    return ConnectionInfo(host=str(folder), port=5432, user="postgres")
+    return ConnectionInfo(host=str(folder / "c"), port=5432, user="postgres")  # its socket
 
 
 def wait_for_stage(project: Project, child: subprocess.Popen[str], stage: str) -> Path | None:
@@ -199,7 +199,7 @@ def test_postgres_killed_mid_run_is_an_error_and_nothing_is_left(project):
     child = project.start("inv", "0002", "--postgres", SOURCE)
     folder = wait_for_stage(project, child, "change")
     assert folder is not None
-    postmaster = int((folder / "data" / "postmaster.pid").read_text().splitlines()[0])
+    postmaster = int((folder / "server.pid").read_text().split()[0])  # recorded by the audit
     os.kill(postmaster, signal.SIGKILL)
     code, out, err = finish(child)
     assert code == 2, out + err

@@ -231,7 +231,7 @@ CONFIG_CASES = {
         None,
         "{}",
         ["--database-url", "postgresql://me:pw-in-url@db.example:notaport/x"],
-        ["--database-url is not a valid PostgreSQL URL", "postgresql://me:***@db.example"],
+        ["--database-url is not a valid PostgreSQL URL", "postgresql://me@db.example/x"],
     ),
     "unknown-alias": (
         None,
@@ -243,7 +243,7 @@ CONFIG_CASES = {
         None,
         "{}",
         ["--stats-url", "postgresql://me:pw-in-url@db.example:notaport/x"],
-        ["--stats-url is not a valid PostgreSQL URL", "postgresql://me:***@db.example"],
+        ["--stats-url is not a valid PostgreSQL URL", "postgresql://me@db.example/x"],
     ),
 }
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent
 MATRIX = TESTS.parent / "docs" / "reliability.md"
-REFERENCE = re.compile(r"(test_\w+\.py)?::(test_\w+)")
+REFERENCE = re.compile(r"((?:\w+/)*test_\w+\.py)?::(test_\w+)")
 
 
 def _functions(path: Path) -> set[str]:

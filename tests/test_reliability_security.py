@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from migration_guard.postgres.base import ConnectionInfo
+
 from .reliability import CREATE_ITEM, Project, project_fixture, scratch_databases, url_of
 
 SOURCE = Path(__file__).resolve().parent.parent / "src" / "migration_guard"
@@ -163,14 +165,16 @@ def project(tmp_path) -> Iterator[Project]:
     yield from project_fixture(tmp_path)
 
 
-def test_no_password_reaches_any_output(project, pg_server):
+def test_no_password_reaches_any_output(project, pg_server, pg_url):
     project.migration("0001_initial", [CREATE_ITEM])
     project.migration(
         "0002_index",
         ["migrations.AddIndex('item', models.Index(fields=['code'], name='item_code_ix'))"],
     )
 
-    def with_password(which: str, info=pg_server.info) -> str:
+    audit_role = dataclasses.replace(ConnectionInfo.from_url(pg_url), password=None)
+
+    def with_password(which: str, info=audit_role) -> str:
         url = url_of(dataclasses.replace(info, password="PASSWORD"))
         return url.replace("PASSWORD", PASSWORDS[which][0])
 
@@ -186,7 +190,7 @@ def test_no_password_reaches_any_output(project, pg_server):
         ],
         "keyword form": [
             "--database-url",
-            pg_server.info.conninfo() + " password=" + PASSWORDS["database"][1],
+            audit_role.conninfo() + " password=" + PASSWORDS["database"][1],
         ],
     }
     failing = {

@@ -14,6 +14,12 @@ Entries are written to a temporary name and renamed into place with their
 manifest written last, so a reader never sees half an entry; an entry whose
 files do not match its manifest is deleted and rebuilt. Concurrent audits
 that build the same entry keep the first one renamed into place.
+
+An entry is data, never configuration (``postgres.datadir``): it may hold only
+folders and regular files, and a cache folder that another account owns or
+can write (or that sits in a folder another account could replace it from) is
+not used at all. Temporary folders of writers that died are removed by every
+run, cache hits included.
 """
 
 from __future__ import annotations
@@ -26,12 +32,14 @@ import logging
 import os
 import secrets
 import shutil
+import stat
 import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .postgres.datadir import walk
 from .source import migration_path
 
 log = logging.getLogger(__name__)
@@ -40,6 +48,8 @@ MANIFEST = "manifest.json"
 FORMAT = 1
 #: Entries kept per cache folder (least recently used go first).
 KEEP = 6
+#: Age after which a temporary entry folder is a dead writer's, in seconds.
+STALE_TEMP = 3600
 
 
 def default_directory() -> Path:
@@ -64,14 +74,47 @@ class Entry:
 
 
 def _tree_stats(root: Path) -> tuple[int, int]:
+    """Regular files and their bytes under ``root``; :class:`UnsafeEntry` on anything
+    but folders and regular files (a link, a device...)."""
     files = 0
     size = 0
-    for dirpath, _, filenames in os.walk(root):
-        for name in filenames:
+    for _, info in walk(root):
+        if stat.S_ISREG(info.st_mode):
             files += 1
-            with contextlib.suppress(OSError):
-                size += os.lstat(os.path.join(dirpath, name)).st_size
+            size += info.st_size
     return files, size
+
+
+class UnsafeCacheFolder(ValueError):
+    """The cache folder could be written by another account."""
+
+
+def check_folder(path: Path) -> None:
+    """Refuse a cache folder another account owns or could write or replace.
+
+    The folder itself must be ours and writable by nobody else; every folder
+    above it must belong to us or root and be writable by nobody else, unless
+    it is sticky (like /tmp), where others cannot rename what is ours.
+    """
+    me = os.geteuid()
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode):
+        raise UnsafeCacheFolder(f"{path} is not a folder")
+    if st.st_uid != me:
+        raise UnsafeCacheFolder(f"{path} belongs to uid {st.st_uid}, not to us (uid {me})")
+    if st.st_mode & 0o022:
+        raise UnsafeCacheFolder(
+            f"{path} can be written by other accounts (mode {stat.S_IMODE(st.st_mode):o})"
+        )
+    for parent in path.resolve().parents:
+        pst = os.stat(parent)
+        if pst.st_uid not in (0, me):
+            raise UnsafeCacheFolder(f"{parent} (above it) belongs to uid {pst.st_uid}")
+        if pst.st_mode & 0o022 and not pst.st_mode & stat.S_ISVTX:
+            raise UnsafeCacheFolder(
+                f"{parent} (above it) can be written by other accounts "
+                f"(mode {stat.S_IMODE(pst.st_mode):o})"
+            )
 
 
 class BaseStateCache:
@@ -110,8 +153,31 @@ class BaseStateCache:
             digest.update(b"\0")
         return digest.hexdigest()[:32]
 
+    def usable(self, *, create: bool = False) -> bool:
+        """Is the cache folder safe to read and write? (A warning says why not.)"""
+        try:
+            if create:
+                self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            elif not self.directory.exists():
+                return False
+            check_folder(self.directory)
+        except UnsafeCacheFolder as exc:
+            log.warning(
+                "not using the base-state cache: %s. Point MIGRATION_GUARD_CACHE_DIR (or the "
+                "cache_dir setting) at a folder only this account can write.",
+                exc,
+            )
+            return False
+        except OSError as exc:
+            log.warning("not using the base-state cache in %s: %s", self.directory, exc)
+            return False
+        return True
+
     # -- read --------------------------------------------------------------------
     def lookup(self, key: str) -> Entry | None:
+        if not self.usable():
+            return None
+        self.remove_stale_temporaries()
         path = self.directory / key
         manifest = path / MANIFEST
         if not manifest.is_file():
@@ -120,6 +186,9 @@ class BaseStateCache:
                 self.invalidate(key)
             return None
         try:
+            entry_st = os.lstat(path)
+            if entry_st.st_uid != os.geteuid() or entry_st.st_mode & 0o022:
+                raise ValueError("it is not a folder of ours alone")
             meta = json.loads(manifest.read_text())
             files, size = _tree_stats(path / "data")
             if meta.get("format") != FORMAT or (files, size) != (meta["files"], meta["bytes"]):
@@ -139,7 +208,8 @@ class BaseStateCache:
     # -- write -------------------------------------------------------------------
     def store(self, key: str, save_data: Any, *, dbname: str, migrations: int) -> Entry | None:
         """Write an entry; ``save_data(dest)`` copies the data directory to ``dest``."""
-        self.directory.mkdir(parents=True, exist_ok=True)
+        if not self.usable(create=True):
+            return None
         final = self.directory / key
         if (final / MANIFEST).is_file():
             return self.lookup(key)
@@ -187,8 +257,12 @@ class BaseStateCache:
         entries.sort(reverse=True)
         for _, child in entries[self.keep :]:
             shutil.rmtree(child, ignore_errors=True)
-        # temporary folders of writers that died long ago
-        for child in self.directory.glob(".*-*"):
-            with contextlib.suppress(OSError):
-                if time.time() - child.stat().st_mtime > 3600:
-                    shutil.rmtree(child, ignore_errors=True)
+        self.remove_stale_temporaries()
+
+    def remove_stale_temporaries(self) -> None:
+        """Temporary entry folders of writers that died long ago."""
+        with contextlib.suppress(OSError):
+            for child in self.directory.glob(".*-*"):
+                with contextlib.suppress(OSError):
+                    if time.time() - os.lstat(child).st_mtime > STALE_TEMP:
+                        shutil.rmtree(child, ignore_errors=True)

@@ -28,7 +28,9 @@ class Failure(click.ClickException):
     exit_code = 2
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"migration-guard: error: {self.format_message()}", err=True)
+        from .report.escaping import for_log
+
+        click.echo(for_log(f"migration-guard: error: {self.format_message()}"), err=True)
 
 
 def _fail(message: str) -> NoReturn:
@@ -214,6 +216,10 @@ def render(report_path: str, fmt: str, output: str, report_url: str | None) -> N
         _fail(str(exc))
     text = render_report(report, fmt, RenderOptions(report_url=report_url))
     if output == "-":
+        if fmt == "text":  # names and messages of the merge request: no workflow command
+            from .report.escaping import stop_commands
+
+            text = stop_commands(text, os.environ)
         click.echo(text, nl=False)
     else:
         try:

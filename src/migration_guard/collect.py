@@ -158,6 +158,8 @@ class MigrationRecord:
     #: Postgres's (or Python's) error when the migration failed.
     error: str | None = None
     error_op: int | None = None
+    #: It ran past --migration-timeout and was stopped (``watchdog``); ``error`` says so.
+    timed_out: bool = False
     duration_ms: float = 0.0
     migration_ignores: frozenset[str] = frozenset()
     #: Relation (table or index) existing before the change -> its table.

@@ -41,6 +41,8 @@ class Config:
     postgres_image: str | None = None
     #: Production's major version (e.g. 16). Version-dependent facts follow it.
     postgres_version: int | None = None
+    #: Accept a database_url role that can reach outside its database (superuser...).
+    allow_privileged_role: bool = False
     # what the audit reports
     fail_on: Severity = Severity.ERROR
     #: rule id -> severity, or None when the rule is turned off.
@@ -59,6 +61,8 @@ class Config:
     seed_rows: int = 0
     cache: bool = True
     cache_dir: str | None = None
+    #: Seconds a migration may run before it is stopped (0: no limit).
+    migration_timeout: float = 600.0
     # planner
     batch_size: int = 1000
 
@@ -115,7 +119,7 @@ def _convert(key: str, value: Any, where: str) -> Any:
         if key == "batch_size":
             _expect(value > 0, where, key, "a whole number > 0", value)
         return value
-    if key in ("include_third_party", "trace", "cache"):
+    if key in ("include_third_party", "trace", "cache", "allow_privileged_role"):
         _expect(isinstance(value, bool), where, key, "true or false", value)
         return value
     if key in ("exclude_apps", "exclude_migrations"):
@@ -129,6 +133,8 @@ def _convert(key: str, value: Any, where: str) -> Any:
         return tuple(value)
     if key == "rules":
         return _convert_rules(value, where)
+    if key == "migration_timeout":
+        return _seconds(value, where, key)
     if key == "lock_timeout":
         _expect(
             isinstance(value, str) and bool(_DURATION.match(value.strip())),
@@ -141,6 +147,20 @@ def _convert(key: str, value: Any, where: str) -> Any:
     # plain optional strings
     _expect(value is None or isinstance(value, str), where, key, "a string", value)
     return value
+
+
+_UNIT_SECONDS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def _seconds(value: Any, where: str, key: str) -> float:
+    """A duration in seconds: a number, or text such as "90s", "10min", "1h" (0: no limit)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+        return float(value)
+    match = _DURATION.match(value.strip()) if isinstance(value, str) else None
+    _expect(match is not None, where, key, 'a duration such as "600", "90s" or "10min"', value)
+    assert match is not None
+    number = float(value.strip().rstrip("usminhd ").strip())
+    return number * _UNIT_SECONDS[match.group(2) or "s"]
 
 
 def _convert_rules(value: Any, where: str) -> dict[str, Severity | None]:

@@ -57,6 +57,7 @@ from .trace.observe import Tracer, take_snapshot, valid_not_null_checks
 from .trace.seed import Seeder
 from .trace.stats import StatsConnection, attach_sizes, open_stats
 from .trace.summary import observed_operations
+from .watchdog import Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ def postgres_options(config: Config) -> PostgresOptions:
         bindir=config.postgres_bindir,
         docker_image=config.postgres_image,
         prefer_major=config.postgres_version,
+        allow_privileged_role=config.allow_privileged_role,
     )
 
 
@@ -371,6 +373,8 @@ class _Run:
             database=request.database,
             lock_timeout_where=lock_timeout_where(request.database),
         )
+        #: The time limit of each migration, and the heartbeat (watchdog.py).
+        self.watchdog = Watchdog(self.config.migration_timeout, progress, lambda: self.connection)
 
     def execute(self, server: Any, cache: _CacheUse) -> list[MigrationResult]:
         executor = MigrationExecutor(self.connection)
@@ -412,7 +416,8 @@ class _Run:
                     cache.store(server, self.connection, self.info.dbname)
             if key not in targets:
                 try:
-                    state = executor.apply_migration(state, migration)
+                    with self.watchdog.limit(key, migration):
+                        state = executor.apply_migration(state, migration)
                     applied.append(key)
                 except Exception as exc:
                     self._check_server(key, exc, server)
@@ -447,7 +452,8 @@ class _Run:
                 self.output.take()  # printed by the base: not about this migration
             tracer = Tracer(self.info, snapshot) if self.config.trace else None
             try:
-                state = apply_recorded(executor, state, record, tracer)
+                with self.watchdog.limit(key, migration, record):
+                    state = apply_recorded(executor, state, record, tracer)
                 applied.append(key)
             except Exception as exc:
                 self._check_server(key, exc, server)

@@ -44,6 +44,7 @@ class Category(str, enum.Enum):
     REVERSIBILITY = "reversibility"
     DATA = "data"
     CORRECTNESS = "correctness"
+    SECURITY = "security"
 
     def __str__(self) -> str:
         return self.value

@@ -16,6 +16,16 @@ def configure_logging(verbosity: int) -> None:
     if logger.handlers:
         return
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("migration_guard: %(message)s"))
+    handler.setFormatter(_SafeFormatter("migration_guard: %(message)s"))
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG if verbosity >= 2 else logging.WARNING)
+
+
+class _SafeFormatter(logging.Formatter):
+    """Log lines carry names and paths of the merge request: control characters are
+    escaped and no line starts a GitHub Actions workflow command."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from .report.escaping import for_log
+
+        return for_log(super().format(record))

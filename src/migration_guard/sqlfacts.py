@@ -350,6 +350,16 @@ def _as_text(sql: object) -> str:
     return "" if sql is None else str(sql)
 
 
+def tokens(sql: str) -> list[tuple[str, str]]:
+    """``(kind, text)`` of every token of ``sql`` but comments, as PostgreSQL reads them.
+
+    Kinds: ``ident`` (text as written), ``qident``, ``string``, ``dollar``,
+    ``number``, ``param``, ``op``. Strings and dollar-quoted bodies are one
+    token each, quotes included.
+    """
+    return [(t.kind, t.value) for t in _tokenize(sql) if t.kind != _COMMENT]
+
+
 def split(sql: str) -> list[str]:
     """Split text into statements (no empty ones, comments kept with their statement).
 

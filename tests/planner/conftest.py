@@ -28,6 +28,8 @@ from migration_guard.postgres import PostgresServer
 from migration_guard.postgres.base import ConnectionInfo
 from migration_guard.postgres.scratch import PREFIX, create_database, drop_database, new_name
 
+from ..conftest import audit_role_url
+
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "sample_apps"
 SCRIPTS = Path(__file__).parent / "scripts"
@@ -89,7 +91,8 @@ class Project:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([str(self.root), str(REPO / "src")])
         env["DJANGO_SETTINGS_MODULE"] = "sample_project.settings"
-        env["MIGRATION_GUARD_DATABASE_URL"] = self.server.info.conninfo()
+        # the planner audits on this server as a CREATEDB-only role (a superuser is refused)
+        env["MIGRATION_GUARD_DATABASE_URL"] = audit_role_url(self.server)
         env["DATABASE_URL"] = database or django_url(self.server.info.with_dbname("not_a_database"))
         env.pop("UPDATE_GOLDEN", None)
         return env
@@ -155,7 +158,7 @@ class Project:
             "probes": list(probes),
             "facts": list(facts),
             "tables": list(tables),
-            "audit_url": self.server.info.conninfo(),
+            "audit_url": audit_role_url(self.server),
         }
         proc = subprocess.run(
             [sys.executable, str(SCRIPTS / "check_plan.py"), json.dumps(payload)],

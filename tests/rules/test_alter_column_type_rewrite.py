@@ -207,9 +207,9 @@ def _rewrites(conn: psycopg.Connection, old: str, new: str, timezone: str) -> bo
     return before != after
 
 
-def test_change_table_matches_postgres(pg_url):
+def test_change_table_matches_postgres(pg_server):
     """Every SAFE verdict is catalog-only on the server, every REWRITE rewrites."""
-    with psycopg.connect(pg_url, autocommit=True) as conn:
+    with pg_server.info.connect(autocommit=True) as conn:
         try:
             for old, new in PAIRS:
                 verdict = change_kind(parse_type(old), parse_type(new))  # type: ignore[arg-type]

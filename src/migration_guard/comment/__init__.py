@@ -19,7 +19,7 @@ from pathlib import Path
 from ..report import RenderOptions
 from ..report.markdown import MARKER, render_markdown
 from ..results import AuditReport
-from .http import ApiError, CommentError, HttpClient, RetryPolicy
+from .http import ApiError, CommentError, HttpClient, RetryPolicy, Unconfirmed
 from .load import ReportFormatError, read_report, report_from_dict
 from .platforms import PLATFORMS, Comment, GitHub, Platform
 
@@ -91,9 +91,16 @@ def detect_platform(env: Mapping[str, str]) -> str:
 
 
 def _first(env: Mapping[str, str], names: tuple[str, ...]) -> str | None:
+    """The first variable of ``names`` that is set; a token with a line break, a blank
+    or another control character inside is refused without being shown."""
     for name in names:
         value = env.get(name, "").strip()
         if value:
+            if any(ch.isspace() or not ch.isprintable() for ch in value):
+                raise CommentError(
+                    f"{name} holds a line break, a blank or another control character (its "
+                    "value is not shown): set it again from the token, with nothing around it"
+                )
             return value
     return None
 
@@ -245,11 +252,11 @@ def post_report(
     if truncated:
         body = render_markdown(report, options, max_chars=limit)
     try:
-        existing = next((c for c in platform.comments() if MARKER in c.body), None)
+        existing = _marked(platform)
         if existing is None:
             if not report.findings and not always:
                 return Outcome("skipped", None, where=platform.where)
-            return Outcome("created", platform.create(body), truncated, platform.where)
+            return Outcome("created", _create(platform, body), truncated, platform.where)
         if existing.body == body:
             return Outcome("unchanged", existing, truncated, platform.where)
         return Outcome("updated", platform.update(existing, body), truncated, platform.where)
@@ -257,3 +264,28 @@ def post_report(
         raise CommentError(platform.http.redact(platform.explain(exc))) from None
     except ValueError as exc:
         raise CommentError(platform.http.redact(str(exc))) from None
+
+
+def _marked(platform: Platform) -> Comment | None:
+    return next((c for c in platform.comments() if MARKER in c.body), None)
+
+
+def _create(platform: Platform, body: str) -> Comment:
+    """Create the comment once: after an answer that leaves it unknown whether the
+    platform created it (a 502 after the write), look before posting again."""
+    policy = platform.http.policy
+    attempt = 0
+    while True:
+        try:
+            return platform.create(body)
+        except Unconfirmed as exc:
+            if attempt >= policy.retries:
+                raise CommentError(
+                    f"{exc} {attempt + 1} times: the service has trouble; run the job again "
+                    "later (it updates the comment if one was created)"
+                ) from None
+            platform.http.sleep(policy.backoff * 2**attempt)
+            attempt += 1
+            landed = _marked(platform)
+            if landed is not None:
+                return landed if landed.body == body else platform.update(landed, body)

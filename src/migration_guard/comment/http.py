@@ -38,6 +38,11 @@ class CommentError(MigrationGuardError):
     """The comment could not be posted; the message says what to do."""
 
 
+class Unconfirmed(CommentError):
+    """A request that must not be repeated blindly (a POST) failed in a way that leaves
+    unknown whether the platform acted on it (a 5xx answer, a network error)."""
+
+
 class ApiError(CommentError):
     """The platform answered a request with a client error (4xx)."""
 
@@ -133,8 +138,16 @@ class HttpClient:
             text = text.replace(self._secret, "***")
         return text
 
-    def request(self, method: str, url: str, payload: Any = None) -> Response:
-        """Send one request (with retries); return the 2xx response or raise."""
+    def request(
+        self, method: str, url: str, payload: Any = None, *, idempotent: bool = True
+    ) -> Response:
+        """Send one request (with retries); return the 2xx response or raise.
+
+        A request that is not ``idempotent`` (creating a comment) is never
+        repeated here: a 5xx answer or a network error raises
+        :class:`Unconfirmed`, and the caller checks what happened before trying
+        again.
+        """
         errors = 0
         rate_waits = 0
         path = self._path(url)
@@ -142,6 +155,12 @@ class HttpClient:
             try:
                 response = self._send(method, url, payload)
             except _NetworkError as exc:
+                if not idempotent:
+                    raise Unconfirmed(
+                        self.redact(
+                            f"cannot reach {self.service} at {self.base_url} ({exc.reason})"
+                        )
+                    ) from None
                 if errors < self.policy.retries:
                     self.sleep(self.policy.backoff * 2**errors)
                     errors += 1
@@ -164,6 +183,10 @@ class HttpClient:
                 rate_waits += 1
                 continue
             if status >= 500:
+                if not idempotent:
+                    raise Unconfirmed(
+                        self.redact(f"{self.service} answered {status} to {method} {path}")
+                    )
                 if errors < self.policy.retries:
                     self.sleep(self.policy.backoff * 2**errors)
                     errors += 1

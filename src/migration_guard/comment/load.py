@@ -146,10 +146,25 @@ def _observed(data: dict[str, Any]) -> ObservedOperation:
     )
 
 
+def _rule_id(value: Any) -> str:
+    """A rule id of this installation: a report naming another is refused, since its
+    text would be rendered as ours."""
+    from .. import rules as rules_pkg
+
+    rule = str(value)
+    if rule not in rules_pkg.registry():
+        raise ReportFormatError(
+            f"the report names a rule this migration-guard does not have ({rule!r:.80}): it "
+            "was written by another version or altered. Use the same migration-guard version "
+            "for the audit and for this step."
+        )
+    return rule
+
+
 def _finding(data: dict[str, Any], app_label: str, migration: str) -> Finding:
     op = data.get("operation")
     return Finding(
-        rule=data["rule"],
+        rule=_rule_id(data["rule"]),
         severity=Severity(data["severity"]),
         category=Category(data["category"]),
         message=data.get("message", ""),

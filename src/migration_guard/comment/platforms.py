@@ -92,7 +92,8 @@ class GitHub(Platform):
 
     def create(self, body: str) -> Comment:
         url = self.http.url(f"/repos/{self.project}/issues/{self.number}/comments")
-        return _github_comment(self.http.request("POST", url, {"body": body}).data)
+        response = self.http.request("POST", url, {"body": body}, idempotent=False)
+        return _github_comment(response.data)
 
     def update(self, comment: Comment, body: str) -> Comment:
         url = self.http.url(f"/repos/{self.project}/issues/comments/{comment.id}")
@@ -156,9 +157,8 @@ class GitLab(Platform):
             page = (response.header("X-Next-Page") or "").strip() or None
 
     def create(self, body: str) -> Comment:
-        return _gitlab_note(
-            self.http.request("POST", self.http.url(self._base), {"body": body}).data
-        )
+        url = self.http.url(self._base)
+        return _gitlab_note(self.http.request("POST", url, {"body": body}, idempotent=False).data)
 
     def update(self, comment: Comment, body: str) -> Comment:
         url = self.http.url(f"{self._base}/{comment.id}")

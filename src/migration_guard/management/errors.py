@@ -47,7 +47,7 @@ def command_errors(stderr: Any, *, verbosity: int = 1, traceback_: bool = False)
     except CommandError:
         raise
     except MigrationGuardError as exc:
-        raise CommandError(redact(str(exc)), returncode=USAGE) from exc
+        raise CommandError(_shown(redact(str(exc))), returncode=USAGE) from exc
     except Interrupted as exc:
         raise CommandError(
             f"interrupted by signal {exc.signum}; cleaned up", returncode=USAGE
@@ -68,12 +68,20 @@ def command_errors(stderr: Any, *, verbosity: int = 1, traceback_: bool = False)
         if isinstance(exc, ImportError):
             raise _internal(exc, stderr, verbosity, traceback_) from exc
         raise CommandError(
-            f"the project's Django settings are not usable: {redact(str(exc))} "
+            f"the project's Django settings are not usable: {_shown(redact(str(exc)))} "
             "(`python manage.py check` shows the same problem).",
             returncode=USAGE,
         ) from exc
     except Exception as exc:
         raise _internal(exc, stderr, verbosity, traceback_) from exc
+
+
+def _shown(text: str) -> str:
+    """Error text can carry names from the merge request: no control characters, no
+    workflow commands (see report/escaping.py)."""
+    from ..report.escaping import for_log
+
+    return for_log(text)
 
 
 def _no_driver(exc: BaseException) -> bool:
@@ -90,7 +98,7 @@ def _internal(exc: Exception, stderr: Any, verbosity: int, traceback_: bool) -> 
     how = "" if verbosity >= 2 else " Run again with -v 2 for the traceback and"
     return CommandError(
         f"internal error in django-migration-guard: {type(exc).__name__}: "
-        f"{redact(str(exc))}.{how} please report it at {ISSUES} "
+        f"{_shown(redact(str(exc)))}.{how} please report it at {ISSUES} "
         f"(exit status {INTERNAL}: not a finding).",
         returncode=INTERNAL,
     )

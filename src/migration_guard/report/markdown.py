@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import html
 import re
 from typing import Any
 
@@ -26,6 +25,7 @@ from .. import rules as rules_pkg
 from ..findings import Blocks, Evidence, Finding, Severity, TableSize
 from ..results import FAILED, SKIPPED, AuditReport, MigrationResult
 from . import RenderOptions, register
+from .escaping import code_block, fence, html_text, md_cell, md_code, md_text
 from .sarif import help_uri
 
 #: The hidden first line by which the comment is found again.
@@ -35,24 +35,17 @@ TEMPLATE = "comment.md.j2"
 ICONS = {Severity.ERROR: "❌", Severity.WARNING: "⚠️", Severity.INFO: "ℹ️"}
 
 
-# -- escaping (used as template filters) --------------------------------------------------
+# -- escaping (used as template filters; see report.escaping) -----------------------------
 
 
 def escape_html(text: str) -> str:
-    """Text that cannot open or close HTML tags (markdown emphasis stays)."""
-    return html.escape(str(text), quote=False)
+    """Text inside raw HTML, on one line."""
+    return html_text(text)
 
 
 def escape_cell(text: str) -> str:
-    """One table cell: no HTML, pipes escaped, line breaks as ``<br>``."""
-    value = escape_html(str(text).strip()).replace("|", "\\|")
-    return re.sub(r"\r\n|\r|\n", "<br>", value)
-
-
-def fence(text: str) -> str:
-    """A code fence longer than any run of backticks in ``text``."""
-    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
-    return "`" * max(3, longest + 1)
+    """One table cell: literal text on one line, pipes and backslashes escaped."""
+    return md_cell(text)
 
 
 def plural(count: int, word: str, plural_form: str | None = None) -> str:
@@ -159,6 +152,7 @@ def _row(finding: Finding, result: MigrationResult) -> Row:
 
 
 def _verdict(report: AuditReport) -> str:
+    """The heading, from counts and the fail-on level alone: never from report text."""
     counts = report.counts()
     migrations = plural(len(report.migrations), "migration")
     parts = [
@@ -218,11 +212,20 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
     )
-    env.filters["cell"] = escape_cell
-    env.filters["html"] = escape_html
+    env.filters["cell"] = md_cell
+    env.filters["text"] = md_text
+    env.filters["code"] = md_code
+    env.filters["html"] = html_text
     env.filters["fence"] = fence
+    env.filters["block"] = code_block
+    env.filters["link"] = _link
     env.globals["plural"] = plural
     return env
+
+
+def _link(url: str) -> str:
+    """A link destination that cannot end early: blanks, brackets, quotes percent-encoded."""
+    return re.sub(r"[\s<>()\\\"'`]", lambda m: f"%{ord(m.group()):02X}", str(url))
 
 
 def _render(context: dict[str, Any]) -> str:

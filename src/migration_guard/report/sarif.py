@@ -18,6 +18,7 @@ from ..baseline import FINGERPRINT_VERSION, fingerprinted, location_path
 from ..findings import Finding, Severity
 from ..results import FAILED, AuditReport
 from . import RenderOptions, register
+from .escaping import uri_reference, url_path
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA = (
@@ -35,7 +36,7 @@ LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "
 
 
 def help_uri(rule_id: str) -> str:
-    return f"{DOCS_BASE_URL}{rule_id}.md"
+    return f"{DOCS_BASE_URL}{url_path(rule_id)}.md"
 
 
 def rule_descriptor(rule_id: str) -> dict[str, Any]:
@@ -97,7 +98,7 @@ def _result(finding: Finding, path: str, fp: str, rule_index: int) -> dict[str, 
         "locations": [
             {
                 "physicalLocation": {
-                    "artifactLocation": {"uri": path},
+                    "artifactLocation": {"uri": uri_reference(path)},
                     "region": region,
                 }
             }

@@ -1,4 +1,10 @@
-"""``--format text``: for people, grouped by migration."""
+"""``--format text``: for people, grouped by migration.
+
+Every name, path, message and SQL text comes from the merge request: control
+characters in them are shown as escapes (a line break in a file name cannot
+forge a line), and no output line starts with ``::`` (a GitHub Actions
+workflow command). See ``report.escaping``.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from .. import pglocks as lockmodes
 from ..findings import Blocks, Evidence, Finding, Lock, Severity
 from ..results import FAILED, SKIPPED, AuditReport, MigrationResult
 from . import RenderOptions, register
+from .escaping import neutralise_commands, one_line, printable
 
 _WIDTH = 100
 _INDENT = " " * 10
@@ -61,22 +68,24 @@ def _locks(finding: Finding) -> str | None:
 
 def _lock_text(lock: Lock) -> str:
     text = (
-        f"{lockmodes.sql_name(lock.mode)} on {lock.relation} ({lockmodes.blocking_text(lock.mode)}"
+        f"{lockmodes.sql_name(lock.mode)} on {one_line(lock.relation)} "
+        f"({lockmodes.blocking_text(lock.mode)}"
     )
     if lock.taken_by:
-        text += f"; taken by {lock.taken_by}"
+        text += f"; taken by {one_line(lock.taken_by)}"
     return text + ")"
 
 
 def _finding(finding: Finding, result: MigrationResult, style: Any, verbosity: int) -> list[str]:
-    where = result.path or f"{result.app_label}/{result.name}"
+    where = one_line(result.path or f"{result.app_label}/{result.name}")
     if finding.line:
         where = f"{where}:{finding.line}"
     op = finding.operation
-    head = f"  {_severity(style, finding.severity)} {style.MIGRATE_LABEL(finding.rule)}  {where}"
+    rule = style.MIGRATE_LABEL(one_line(finding.rule))
+    head = f"  {_severity(style, finding.severity)} {rule}  {where}"
     lines = [head]
     if op is not None and op.index >= 0:
-        lines += _wrap("op", f"operations[{op.index}] {op.description}")
+        lines += _wrap("op", f"operations[{op.index}] {one_line(op.description)}")
     lock = _locks(finding)
     if lock:
         lines += _wrap("lock", lock)
@@ -84,9 +93,9 @@ def _finding(finding: Finding, result: MigrationResult, style: Any, verbosity: i
         lines += _wrap("held", "; ".join(_lock_text(lock) for lock in finding.held))
     evidence = []
     if finding.rewrites:
-        evidence.append("rewrote " + ", ".join(map(str, finding.rewrites)))
+        evidence.append("rewrote " + ", ".join(map(one_line, finding.rewrites)))
     if finding.scans:
-        evidence.append("scanned " + ", ".join(map(str, finding.scans)))
+        evidence.append("scanned " + ", ".join(map(one_line, finding.scans)))
     if evidence:
         lines += _wrap("seen", "; ".join(evidence))
     for size in finding.sizes:
@@ -96,15 +105,16 @@ def _finding(finding: Finding, result: MigrationResult, style: Any, verbosity: i
             if size.estimated_seconds is not None
             else ""
         )
-        lines += _wrap("size", f"{size.relation}: {size.rows:,} rows, {_bytes(size.bytes)}{est}")
-    lines += _wrap("why", finding.message)
-    lines += _wrap("fix", finding.fix)
+        relation = one_line(size.relation)
+        lines += _wrap("size", f"{relation}: {size.rows:,} rows, {_bytes(size.bytes)}{est}")
+    lines += _wrap("why", printable(finding.message))
+    lines += _wrap("fix", printable(finding.fix))
     if finding.plan_command:
-        lines += _wrap("plan", finding.plan_command)
+        lines += _wrap("plan", one_line(finding.plan_command))
     for note in finding.notes:
-        lines += _wrap("note", note)
+        lines += _wrap("note", one_line(note))
     if verbosity >= 2 and finding.sql:
-        lines += _wrap("sql", "\n".join(finding.sql))
+        lines += _wrap("sql", printable("\n".join(finding.sql)))
     return lines
 
 
@@ -121,17 +131,17 @@ def _trace(result: MigrationResult) -> list[str]:
     lines = []
     for seen in result.trace:
         parts = [
-            f"{lockmodes.sql_name(lock.mode)} on {lock.relation}"
+            f"{lockmodes.sql_name(lock.mode)} on {one_line(lock.relation)}"
             + ("" if lock.blocks is Blocks.NOTHING else f" (blocks {lock.blocks.value})")
             for lock in seen.locks
         ]
         if seen.rewrites:
-            parts.append("rewrote " + ", ".join(map(str, seen.rewrites)))
+            parts.append("rewrote " + ", ".join(map(one_line, seen.rewrites)))
         if seen.scans:
-            parts.append("scanned " + ", ".join(map(str, seen.scans)))
+            parts.append("scanned " + ", ".join(map(one_line, seen.scans)))
         what = "; ".join(parts) or "no lock on existing tables"
         how = " [sampled]" if seen.method == "sampled" else ""
-        who = f"operations[{seen.index}] {seen.kind}"
+        who = f"operations[{seen.index}] {one_line(seen.kind)}"
         if seen.phase == "deferred":
             who = f"deferred SQL of {who}, at the end of the migration"
         lines += _wrap("trace", f"{who}, {seen.duration_ms:.1f} ms: {what}{how}")
@@ -140,7 +150,7 @@ def _trace(result: MigrationResult) -> list[str]:
 
 def _output(result: MigrationResult) -> list[str]:
     """What the migration's code printed while it was applied (-v 2)."""
-    lines = result.output.splitlines()
+    lines = printable(result.output).splitlines()
     if not lines:
         return []
     shown = lines[:_OUTPUT_LINES]
@@ -171,27 +181,27 @@ def render_text(report: AuditReport, options: RenderOptions) -> str:
         else "no PostgreSQL needed"
     )
     mode = "traced" if report.traced else "static only (--no-trace)"
-    out.append(style.MIGRATE_HEADING(f"Change: {report.change}"))
-    out.append(f"Audited {len(report.migrations)} migration(s) on {where}, {mode}.")
+    out.append(style.MIGRATE_HEADING(f"Change: {one_line(report.change)}"))
+    out.append(f"Audited {len(report.migrations)} migration(s) on {one_line(where)}, {mode}.")
     for note in report.notes:
-        out.append(style.WARNING(f"Note: {note}"))
+        out.append(style.WARNING(f"Note: {one_line(note)}"))
     out.append("")
     clean = 0
     for result in report.migrations:
         if not result.findings and result.status not in (FAILED, SKIPPED):
             clean += 1
             if options.verbosity >= 2:
-                out.append(f"{result.app_label}.{result.name}: no findings")
+                out.append(f"{one_line(result.app_label)}.{one_line(result.name)}: no findings")
                 out.extend(_trace(result))
                 out.extend(_output(result))
                 out.append("")
             continue
-        title = f"{result.app_label}.{result.name}"
+        title = one_line(f"{result.app_label}.{result.name}")
         if result.path:
-            title += f"  ({result.path})"
+            title += f"  ({one_line(result.path)})"
         out.append(style.MIGRATE_HEADING(title))
         if result.status == SKIPPED:
-            out.append(f"  skipped: {result.error}")
+            out.append(f"  skipped: {one_line(result.error)}")
         for finding in result.findings:
             out.extend(_finding(finding, result, style, options.verbosity))
         if options.verbosity >= 2:
@@ -211,4 +221,4 @@ def render_text(report: AuditReport, options: RenderOptions) -> str:
     else:
         summary += f" Nothing at or above --fail-on {report.fail_on.value}."
         out.append(style.SUCCESS(summary))
-    return "\n".join(out) + "\n"
+    return neutralise_commands("\n".join(out) + "\n")

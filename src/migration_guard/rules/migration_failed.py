@@ -36,8 +36,9 @@ class MigrationFailed(Rule):
 
     @classmethod
     def for_record(cls, record: MigrationRecord, ctx: RuleContext) -> Finding | None:
-        """The finding for a migration that failed on PostgreSQL (None when it applied)."""
-        if record.error is None:
+        """The finding for a migration that failed on PostgreSQL (None when it applied, or
+        when it was stopped by its time limit: ``migration-timeout`` reports that)."""
+        if record.error is None or record.timed_out:
             return None
         op = record.operations[record.error_op] if record.error_op is not None else None
         where = f" in {op.kind} (operations[{op.index}])" if op is not None else ""

@@ -40,9 +40,10 @@ from psycopg import conninfo as pg_conninfo
 from psycopg import sql
 
 from .. import sqlfacts
-from ..exceptions import StatsUnavailable
+from ..exceptions import ConfigurationError, StatsUnavailable
 from ..findings import Blocks, Evidence, Finding, TableSize
 from ..postgres.base import ConnectionInfo, major_of, redact, version_text
+from ..postgres.url import invalid_url, parse_url
 
 if TYPE_CHECKING:
     from ..conf import Config
@@ -133,7 +134,7 @@ class StatsConnection:
 
     def __init__(self, url: str) -> None:
         #: For messages only (the URL itself goes to libpq as given, its defaults intact).
-        self.info = ConnectionInfo.from_url(url)
+        self.info = parse_url(url, origin="--stats-url")
         self._conn = self._connect(url)
         self.server_version = int(self._conn.info.server_version)
         self._cache: dict[str, ProductionTable | None] = {}
@@ -221,10 +222,11 @@ def open_stats(config: Config) -> Iterator[StatsConnection | None]:
         return
     try:
         stats = StatsConnection(url)
-    except (psycopg.Error, ValueError) as exc:  # a bad URL (conninfo syntax, a port not a number)
+    except ConfigurationError as exc:
+        raise StatsUnavailable(str(exc)) from None
+    except (psycopg.Error, ValueError):  # a bad URL (conninfo syntax, a port not a number)
         raise StatsUnavailable(
-            f"--stats-url is not a valid PostgreSQL URL ({redact(str(exc)).strip()}): "
-            f"{redact(url)}. Expected postgresql://user:password@host:port/dbname"
+            str(invalid_url(url, "--stats-url", "libpq cannot read it"))
         ) from None
     try:
         yield stats

@@ -14,6 +14,7 @@ from django.db import DEFAULT_DB_ALIAS
 from ...conf import SOURCES, build_config
 from ...logsetup import configure_logging
 from ...report import RenderOptions, formats, github, render
+from ...report.escaping import for_log, one_line, stop_commands
 from ..errors import command_errors
 
 MACHINE_FORMATS = {"json", "sarif", "github", "gitlab"}
@@ -118,6 +119,14 @@ class Command(BaseCommand):
             "there). Also MIGRATION_GUARD_DATABASE_URL.",
         )
         pg.add_argument(
+            "--allow-privileged-role",
+            action="store_true",
+            default=None,
+            help="Accept a --database-url role that is a superuser, has CREATEROLE, or may "
+            "run programs or read and write files on the server: the audited migrations run "
+            "with its rights. Refused by default.",
+        )
+        pg.add_argument(
             "--postgres-image",
             metavar="IMAGE",
             help="Docker image for --postgres docker (e.g. postgres:16).",
@@ -130,6 +139,12 @@ class Command(BaseCommand):
         )
         pg.add_argument(
             "--keep", action="store_true", help="Keep the scratch database (for debugging)."
+        )
+        pg.add_argument(
+            "--migration-timeout",
+            metavar="DURATION",
+            help="Stop a migration that runs longer than this (e.g. 90s, 10min; 0: no limit) "
+            "and report it as a migration-timeout finding. Default: 10min.",
         )
         pg.add_argument(
             "--no-trace",
@@ -180,6 +195,7 @@ class Command(BaseCommand):
                 {
                     "postgres": options["postgres"],
                     "database_url": options["database_url"],
+                    "allow_privileged_role": options["allow_privileged_role"],
                     "postgres_image": options["postgres_image"],
                     "postgres_version": options["postgres_version"],
                     "fail_on": options["fail_on"],
@@ -188,6 +204,7 @@ class Command(BaseCommand):
                     "cache": False if options["no_cache"] else None,
                     "seed_rows": options["seed_rows"],
                     "stats_url": options["stats_url"],
+                    "migration_timeout": options["migration_timeout"],
                 }
             )
             selection = Selection(
@@ -210,7 +227,7 @@ class Command(BaseCommand):
             quiet = verbosity == 0 or any(
                 fmt in MACHINE_FORMATS and out == "-" for fmt, out in pairs
             )
-            report = run_audit(request, self._progress(quiet))
+            report = run_audit(request, self._progress(quiet, verbosity))
             report = baselines.process(report, baseline=baseline, write=options["write_baseline"])
             render_options = RenderOptions(
                 style=self.style, verbosity=verbosity, manage=request.manage
@@ -218,6 +235,8 @@ class Command(BaseCommand):
             for fmt, destination in pairs:
                 text = render(report, fmt, render_options)
                 if destination == "-":
+                    if fmt == "text":  # text of the merge request: no workflow command
+                        text = stop_commands(text, os.environ)
                     self.stdout.write(text, ending="")
                 else:
                     _write(Path(destination), text)
@@ -248,21 +267,28 @@ class Command(BaseCommand):
             )
         return list(zip(fmts, outs, strict=True))
 
-    def _progress(self, quiet: bool) -> Any:
+    def _progress(self, quiet: bool, verbosity: int = 1) -> Any:
         started = time.monotonic()
         last = [0.0]
         stderr = self.stderr
 
         def progress(event: str, data: dict[str, Any]) -> None:
+            if event == "running" and verbosity:  # the heartbeat, even with JSON on stdout
+                app, name = data["key"]
+                line = f"still applying {app}.{name} ({data['elapsed']:.0f} s)"
+                stderr.write(for_log(one_line(line)))
+                return
             if quiet:
                 return
             now = time.monotonic()
-            if event == "postgres" and now - started > 3:
-                stderr.write(f"using {data['description']}")
+            if event == "postgres" and (now - started > 3 or "(url: " in data["description"]):
+                # on a server given by URL, always: whose rights the audited code runs with
+                stderr.write(for_log(one_line(f"using {data['description']}")))
             if event == "migration" and now - started > 3 and now - last[0] >= 1:
                 last[0] = now
                 app, name = data["key"]
-                stderr.write(f"[{data['index'] + 1}/{data['total']}] {app}.{name}")
+                line = f"[{data['index'] + 1}/{data['total']}] {app}.{name}"
+                stderr.write(for_log(one_line(line)))
 
         return progress
 
