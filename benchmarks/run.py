@@ -68,6 +68,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 if str(BENCH_DIR.parent) not in sys.path:
     sys.path.insert(0, str(BENCH_DIR.parent))
 
+from benchmarks import realhistory  # noqa: E402
 from benchmarks.genproject import GeneratedProject, generate  # noqa: E402
 from benchmarks.measure import Measurement, run_measured  # noqa: E402
 
@@ -79,6 +80,12 @@ MIGRATE = "manage.py migrate (whole history)"
 COLD = "audit, cold (empty cache)"
 WARM = "audit, warm (cache filled)"
 NO_CACHE = "audit, --no-cache"
+R_CHECK = "real: manage.py check"
+R_MIGRATE = "real: manage.py migrate (whole history)"
+R_ALL = "real: audit --all, cold, traced"
+R_STATIC = "real: audit --all --no-trace"
+R_CHANGE_COLD = "real: change of 3 apps, cold"
+R_CHANGE_WARM = "real: change of 3 apps, warm"
 CM_MIGRATE = "change mode: manage.py migrate"
 CM_COLD = "change mode: audit, cold"
 CM_WARM = "change mode: audit, warm"
@@ -107,6 +114,8 @@ class Bench:
         self.samples: dict[str, list[tuple[Measurement, float]]] = collections.defaultdict(list)
         self.results: dict[str, Any] = {}
         self.python = sys.executable
+        #: The real-history project while its case runs.
+        self.real_root: Path | None = None
 
     # -- environment --------------------------------------------------------------------
     def env(self, **extra: str) -> dict[str, str]:
@@ -165,6 +174,8 @@ class Bench:
 
     @property
     def project_root(self) -> Path:
+        if self.real_root is not None:
+            return self.real_root
         assert self.project is not None
         return self.project.root
 
@@ -184,6 +195,15 @@ class Bench:
         args = self.args
         print(f"load average before: {_load()}", file=sys.stderr)
         started = time.monotonic()
+        if args.case == "real":
+            with open_server(PostgresOptions(source=args.postgres)) as server:
+                self.results["postgres"] = server.description
+                self.real(server)
+                self.results["load_after"] = _load()
+                self.print_real()
+            self.results["total_seconds"] = round(time.monotonic() - started, 1)
+            self.save()
+            return
         self.project = generate(
             self.root / "project",
             apps=args.apps,
@@ -267,8 +287,12 @@ class Bench:
                 self.check_report(report)
             if not args.skip_change_mode:
                 self.change_mode(src, fresh_database, pid)
+            if args.case == "both":
+                self.real(server)
             self.results["load_after"] = _load()
             self.print_table()
+            if args.case == "both":
+                self.print_real()
             if not args.no_breakdown:
                 self.breakdown(src, new_migrate_db, url)
             if args.profile:
@@ -320,6 +344,131 @@ class Bench:
                     self.check_report(report)
         finally:
             self.project = main
+
+    def real(self, server: Any) -> None:
+        """The real-history case (benchmarks/realhistory.py), interleaved over rounds."""
+        missing = realhistory.available()
+        if missing:
+            print(f"real-history case skipped: {missing}", file=sys.stderr)
+            return
+        args = self.args
+        info = server.info
+        pid = getattr(server, "pid", None)
+        self.real_root = realhistory.make_project(self.root / "real")
+
+        def database(name: str) -> str:
+            with info.connect(autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                conn.execute(f'CREATE DATABASE "{name}"')
+            return f"postgresql://{info.user}@/{name}?host={info.host}&port={info.port}"
+
+        def env(**extra: str) -> dict[str, str]:
+            return self.env(
+                DJANGO_SETTINGS_MODULE="realproject.settings",
+                PYTHONPATH=realhistory.pythonpath(),
+                **extra,
+            )
+
+        cut_url = database("bench_real_cut")
+        unapplied = realhistory.record_cut(self.real_root, env(DATABASE_URL=cut_url))
+        self.results["real_project"] = {
+            "change": len(unapplied),
+            "apps": sorted({app for app, _ in unapplied}),
+        }
+        cache = self.root / "cache-real"
+        src = ["--postgres", args.postgres]
+        try:
+            for round_ in range(1, max(1, args.rounds) + 1):
+                print(f"real history, round {round_}/{args.rounds}", file=sys.stderr)
+                self.measure(R_CHECK, self.manage("check"), env())
+                url = database("bench_real_migrate")
+                self.measure(
+                    R_MIGRATE,
+                    self.manage("migrate", "-v", "0"),
+                    env(DATABASE_URL=url),
+                    server_pid=pid,
+                )
+                every = ["--all", "--include-third-party", "--format", "json", "--output"]
+                self.measure(
+                    R_ALL,
+                    self.manage("migration_audit", *every, str(self.root / "r-all.json"), *src),
+                    env(MIGRATION_GUARD_CACHE_DIR=str(self.root / "cache-none")),
+                    ok=(0, 1),
+                )
+                self.measure(
+                    R_STATIC,
+                    self.manage(
+                        "migration_audit",
+                        *every,
+                        str(self.root / "r-static.json"),
+                        "--no-trace",
+                        *src,
+                    ),
+                    env(MIGRATION_GUARD_CACHE_DIR=str(self.root / "cache-none")),
+                    ok=(0, 1),
+                )
+                shutil.rmtree(cache, ignore_errors=True)
+                for label in (R_CHANGE_COLD, R_CHANGE_WARM):
+                    report = self.root / f"r-{label.split()[-1]}.json"
+                    self.measure(
+                        label,
+                        self.manage(
+                            "migration_audit",
+                            "--unapplied",
+                            "--format",
+                            "json",
+                            "--output",
+                            str(report),
+                            *src,
+                        ),
+                        env(DATABASE_URL=cut_url, MIGRATION_GUARD_CACHE_DIR=str(cache)),
+                        ok=(0, 1),
+                    )
+                    audited = json.loads(report.read_text())["summary"]["migrations"]
+                    if audited != len(unapplied):
+                        raise SystemExit(
+                            f"{label}: {audited} migrations audited, not {len(unapplied)}"
+                        )
+        finally:
+            self.real_root = None
+
+    def print_real(self) -> None:
+        if not self.samples.get(R_MIGRATE):
+            return
+        print()
+        print(f"Real history ({self.results['real_project']}):")
+
+        def ratio(a: str, b: str) -> list[float]:
+            return [
+                x.wall / y.wall
+                for (x, _), (y, _) in zip(self.samples[a], self.samples[b], strict=True)
+            ]
+
+        def spread(values: list[float]) -> str:
+            return f"{statistics.median(values):.2f} (min {min(values):.2f}, max {max(values):.2f})"
+
+        every = ratio(R_ALL, R_MIGRATE)
+        static = ratio(R_STATIC, R_MIGRATE)
+        warm_over_check = [
+            w.wall - c.wall
+            for (w, _), (c, _) in zip(
+                self.samples[R_CHANGE_WARM], self.samples[R_CHECK], strict=True
+            )
+        ]
+        cold_over = ratio(R_CHANGE_COLD, R_MIGRATE)
+        print(f"  cold traced --all / migrate: {spread(every)} (target <= 1.2)")
+        print(f"  static --all / migrate:      {spread(static)} (target <= 1.0)")
+        print(f"  change of 3 apps, cold / migrate: {spread(cold_over)}")
+        print(
+            f"  change of 3 apps, warm - manage.py check: {spread(warm_over_check)} s "
+            "(target <= 0.7 s)"
+        )
+        self.results.setdefault("ratios", {})["real"] = {
+            "all_over_migrate": [round(r, 3) for r in every],
+            "static_over_migrate": [round(r, 3) for r in static],
+            "change_cold_over_migrate": [round(r, 3) for r in cold_over],
+            "change_warm_minus_check": [round(r, 3) for r in warm_over_check],
+        }
 
     # -- output -------------------------------------------------------------------------
     def print_table(self) -> None:
@@ -551,6 +700,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-extras", action="store_true", help="No --no-cache/url audits.")
     parser.add_argument(
         "--skip-change-mode", action="store_true", help="No change-mode case (30 migrations)."
+    )
+    parser.add_argument(
+        "--case",
+        choices=["generated", "real", "both"],
+        default="both",
+        help="The generated 400-migration project, the real third-party history, or both.",
     )
     parser.add_argument("--change-mode-size", type=int, default=30)
     parser.add_argument("--change-mode-apps", type=int, default=5)

@@ -160,10 +160,11 @@ class LockTimeoutMissing(Rule):
             shown.append(f"and {len(listed) - len(shown)} more")
         setting = f" No lock_timeout is configured ({where})."
         if listed:
+            several = len(listed) != 1
             setting += (
-                f" Said once for this run: {len(listed)} other migration"
-                f"{'s' if len(listed) != 1 else ''} of it also request locks that block "
-                f"traffic on existing tables: {', '.join(shown)}."
+                f" Said once for the run: {len(listed)} other migration{'s' if several else ''} "
+                f"of it also request{'' if several else 's'} locks that block traffic on "
+                f"existing tables: {', '.join(shown)}."
             )
         out = list(results)
         for index, result in enumerate(results):
