@@ -162,3 +162,41 @@ def test_a_bad_time_limit_is_named(project, value):
     assert result.returncode == 2, result.output
     assert "migration_timeout must be a duration" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_the_watchdog_leaves_the_interpreter_as_it_found_it():
+    """After a migration under the limit, no asynchronous-exception state is left behind.
+
+    Clearing a pending exception with ``PyThreadState_SetAsyncExc(id, NULL)`` once
+    left CPython's eval breaker set for good: every later bytecode took the slow
+    path, and under a profiler (``benchmarks/run.py --profile``) the audit never
+    ended. Here, blocks under the limit are followed by ordinary work, profiled.
+    """
+    import subprocess
+    import sys
+
+    code = (
+        "import time\n"
+        "from migration_guard.watchdog import Watchdog\n"
+        "w = Watchdog(0, lambda event, data: None, lambda: None)\n"
+        "for _ in range(3):\n"
+        "    with w.limit(('app', '0001'), None):\n"
+        "        time.sleep(0.01)\n"
+        "print(sum(range(200000)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "cProfile", "-c", code]
+        if sys.version_info >= (3, 12)
+        else [
+            sys.executable,
+            "-c",
+            "import cProfile, sys; cProfile.run(sys.argv[1], '/dev/null')",
+            code,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "19999900000" in done.stdout
