@@ -74,10 +74,14 @@ BEGIN PERFORM pg_sleep(0.02); RETURN x; END $$
 """
 
 
-def create_database(server: ConnectionInfo) -> ConnectionInfo:
+def create_database(server: ConnectionInfo, template: str | None = None) -> ConnectionInfo:
+    """A new database on ``server`` (a copy of ``template`` when given)."""
     name = f"deploy_{uuid.uuid4().hex[:12]}"
+    statement = psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(name))
+    if template:
+        statement += psycopg.sql.SQL(" TEMPLATE {}").format(psycopg.sql.Identifier(template))
     with psycopg.connect(**server.kwargs(), autocommit=True) as conn:
-        conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(name)))
+        conn.execute(statement)
     return server.with_dbname(name)
 
 

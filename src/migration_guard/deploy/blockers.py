@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import signal
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -219,6 +220,9 @@ class BlockerWatch:
 
     # -- the thread -----------------------------------------------------------------
     def _run(self) -> None:
+        # Signals go to the main thread, where their handlers run and where shielded()
+        # holds them back; this thread never takes them.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
         while True:
             with self._cond:
                 while self._pid is None and not self._closed:

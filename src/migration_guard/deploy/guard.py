@@ -194,6 +194,10 @@ class Guard:
         self.pausing: str | None = None
         #: The unit whose pause an exception (a signal) ended, for the command's message.
         self.interrupted_pause: str | None = None
+        #: INVALID indexes a failed build left that could not be dropped yet (during a pause).
+        self.pending_invalid: list[str] = []
+        #: Those of them when a signal ended the pause.
+        self.interrupted_invalid: list[str] = []
 
     # -- session ----------------------------------------------------------------------
     @contextlib.contextmanager
@@ -331,7 +335,7 @@ class Guard:
             if failure is not None:
                 self._failure = failure
                 raise PreflightBlocked(failure.table)
-        result = self._watched(text, execute, sql, params, many, context)
+        result = self._watched(text, lambda: execute(sql, params, many, context))
         unit.done += 1
         return result
 
@@ -345,14 +349,19 @@ class Guard:
         many: bool,
         context: Any,
     ) -> Any:
-        """One statement of a non-atomic migration, outside any transaction: retried in place."""
+        """One statement of a non-atomic migration, outside any transaction: retried in place.
+
+        For a concurrent index build, INVALID indexes are dropped before each attempt:
+        one of the statement's name an earlier deploy left, and those a failed attempt
+        left (tried at once, and before the next attempt when a lock stops the drop).
+        """
         index = unit.done + 1
         label = unit.label
         build = self._concurrent_build(text)
+        pending: set[tuple[str, str]] = set()
+        why = "an earlier build that failed or was interrupted"
         if build is not None and build.index is not None:
-            self._drop_invalid(
-                label, build, {build.index}, "an earlier build that failed or was interrupted"
-            )
+            pending = {i for i in self._invalid_indexes(build.table) if i[1] == build.index}
         schedule = self.schedule
         saved: str | None = None
         try:
@@ -363,19 +372,30 @@ class Guard:
                     self._set_lock_timeout(schedule.timeout_ms(attempt))
                     unit.own_lock_timeout = False
                 self._failure = None
-                before = self._invalid_indexes(build.table) if build is not None else set()
-                failure = self._preflight(text) if self.settings.preflight_age_s else None
+                failure: Failure | None = None
                 error: BaseException | None = None
+                reported = False
+                if build is not None and pending:
+                    pending, failure = self._drop_invalid(build, pending, why, False)
+                if failure is None and self.settings.preflight_age_s is not None:
+                    failure = self._preflight(text)
                 if failure is None:
+                    before = self._invalid_indexes(build.table) if build is not None else set()
                     try:
-                        result = self._watched(text, execute, sql, params, many, context)
+                        result = self._watched(text, lambda: execute(sql, params, many, context))
                     except Exception as exc:
                         failure = self._failure
                         if failure is None:
                             raise
                         if build is not None and failure.kind != TRANSACTION_TIMEOUT:
-                            new = self._invalid_indexes(build.table) - before
-                            self._drop_invalid(label, build, new, f"the failed {build.what}")
+                            if failure.kind == LOCK:
+                                self._report(f"{label} statement {index}", failure, attempt)
+                                reported = True
+                            why = f"the failed {build.what}"
+                            pending, _ = self._drop_invalid(
+                                build, self._invalid_indexes(build.table) - before, why, True
+                            )
+                        self._failure = failure
                         if failure.kind in FATAL:
                             raise self._fatal(label, index, atomic=False) from exc
                         error = exc
@@ -391,7 +411,8 @@ class Guard:
                             )
                         return result
                 self._failure = None
-                self._report(f"{label} statement {index}", failure, attempt)
+                if not reported:
+                    self._report(f"{label} statement {index}", failure, attempt)
                 if attempt + 1 == schedule.attempts:
                     raise LockRetriesExhausted(
                         messages.GAVE_UP_STATEMENT.format(
@@ -401,24 +422,27 @@ class Guard:
                             retries=schedule.retries,
                             done=unit.done,
                         )
+                        + self._left_invalid(pending)
                     ) from error
-                self._pause(
-                    label,
-                    attempt + 1,
-                    messages.RETRY_STATEMENT,
-                    unit=label,
-                    index=index,
-                    done=unit.done,
-                )
+                self.pending_invalid = sorted(name for _, name in pending)
+                try:
+                    self._pause(
+                        label,
+                        attempt + 1,
+                        messages.RETRY_STATEMENT,
+                        unit=label,
+                        index=index,
+                        done=unit.done,
+                    )
+                finally:
+                    self.pending_invalid = []
             raise AssertionError("unreachable")  # pragma: no cover
         finally:
             if saved is not None:
-                self._set("lock_timeout", saved)
+                self._restore_setting("lock_timeout", saved)
 
-    def _watched(
-        self, text: str, execute: Any, sql: Any, params: Any, many: bool, context: Any
-    ) -> Any:
-        """Send the statement while the watcher samples who blocks it; classify a failure."""
+    def _watched(self, text: str, send: Callable[[], T]) -> T:
+        """``send()`` while the watcher samples who blocks it; a failure is classified."""
         watch = self._watcher()
         if watch is not None:
             pid = self._backend_pid()
@@ -427,7 +451,7 @@ class Guard:
                 watch.arm(pid, interval)
         started = time.monotonic()
         try:
-            return execute(sql, params, many, context)
+            return send()
         except Exception as exc:
             blockers = watch.disarm() if watch is not None else []
             failure = self._classify(exc, text, blockers, time.monotonic() - started)
@@ -523,32 +547,50 @@ class Guard:
         return {(str(s), str(n)) for s, n in self._query(INVALID_INDEXES_SQL, [table])}
 
     def _drop_invalid(
-        self, label: str, build: _Build, names: set[str] | set[tuple[str, str]], why: str
-    ) -> None:
-        """Drop the INVALID indexes among ``names`` (plain names, or (schema, name) pairs)."""
-        if not names:
-            return
-        targets = [
-            (schema, name)
-            for schema, name in sorted(self._invalid_indexes(build.table))
-            if name in names or (schema, name) in names
-        ]
-        for schema, name in targets:
+        self, build: _Build, targets: set[tuple[str, str]], why: str, say_failure: bool
+    ) -> tuple[set[tuple[str, str]], Failure | None]:
+        """Drop the INVALID indexes ``targets`` ((schema, name) pairs) concurrently.
+
+        Returns those left (a lock stopped the drop: DROP INDEX CONCURRENTLY waits for
+        every transaction holding a lock on the table) and that lock timeout, which the
+        caller reports (``say_failure``: a line of its own says the index is left).
+        """
+        left: set[tuple[str, str]] = set()
+        failure: Failure | None = None
+        for schema, name in sorted(targets):
             statement = pgsql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(
                 pgsql.Identifier(schema, name)
             )
+            self._failure = None
+
+            def drop(statement: pgsql.Composed = statement) -> list[Any]:
+                return self._query(statement)
+
             try:
                 with shielded():  # a signal now would leave the index half-dropped
-                    self._query(statement)
+                    self._watched(f"DROP INDEX CONCURRENTLY IF EXISTS {name}", drop)
             except Exception as exc:
-                self._log(
-                    messages.DROP_INVALID_FAILED,
-                    index=name,
-                    table=build.table,
-                    error=mask_query(str(exc), STATEMENT_CHARS),
-                )
+                if self._failure is None or self._failure.kind != LOCK:
+                    raise
+                failure = failure or self._failure
+                self._failure = None
+                left.add((schema, name))
+                if say_failure:
+                    self._log(
+                        messages.DROP_INVALID_FAILED,
+                        index=name,
+                        table=build.table,
+                        error=mask_query(str(exc), STATEMENT_CHARS),
+                    )
             else:
                 self._log(messages.DROPPED_INVALID, index=name, table=build.table, why=why)
+        return left, failure
+
+    def _left_invalid(self, pending: set[tuple[str, str]]) -> str:
+        if not pending:
+            return ""
+        names = ", ".join(name for _, name in sorted(pending))
+        return " " + messages.INVALID_LEFT.format(names=names)
 
     # -- reporting and pausing --------------------------------------------------------
     def _report(
@@ -598,6 +640,7 @@ class Guard:
             self._sleep(seconds)
         except BaseException:
             self.interrupted_pause = label
+            self.interrupted_invalid = list(self.pending_invalid)
             raise
         finally:
             self.pausing = None
@@ -677,6 +720,12 @@ class Guard:
         with self.connection.connection.cursor() as cursor:
             cursor.execute(statement, params)
             return list(cursor.fetchall()) if cursor.description else []
+
+    def _restore_setting(self, name: str, value: str) -> None:
+        try:
+            self._set(name, value)
+        except Exception as exc:  # the session ended (transaction_timeout)
+            log.debug("%s not restored: %s", name, exc)
 
     def _get(self, name: str) -> str:
         rows = self._query("SELECT current_setting(%s)", [name])

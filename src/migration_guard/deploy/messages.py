@@ -34,8 +34,13 @@ RETRY_STATEMENT = (
 #: A failed CREATE INDEX CONCURRENTLY / REINDEX CONCURRENTLY left an INVALID index: dropped.
 DROPPED_INVALID = "dropped INVALID index: {index} on {table}, left by {why}"
 DROP_INVALID_FAILED = (
-    "INVALID index not dropped: {index} on {table} ({error}); it is tried again before the "
-    "next attempt"
+    "INVALID index not dropped: {index} on {table} ({error}); it is dropped before the next "
+    "build"
+)
+#: Appended to a stop message when a failed build's INVALID index could not be dropped.
+INVALID_LEFT = (
+    "The INVALID index(es) {names} could not be dropped yet: the next migrate drops them "
+    "before it builds again."
 )
 #: The unit went through after one or more lock timeouts.
 APPLIED_AFTER_RETRY = "applied after retry: {unit} on attempt {attempt} of {attempts}"

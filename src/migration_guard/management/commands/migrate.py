@@ -118,13 +118,15 @@ class Command(django_migrate.Command):
             ) from None
 
     def _interrupted(self, signum: int, tracker: list[Any]) -> str:
-        pausing = next((g.interrupted_pause for g in tracker if g.interrupted_pause), None)
-        where = (
-            messages.INTERRUPTED_PAUSE.format(unit=pausing)
-            if pausing
-            else messages.INTERRUPTED_OTHER
+        guard = next((g for g in tracker if g.interrupted_pause), None)
+        if guard is None:
+            return messages.INTERRUPTED.format(signum=signum, where=messages.INTERRUPTED_OTHER)
+        text = messages.INTERRUPTED.format(
+            signum=signum, where=messages.INTERRUPTED_PAUSE.format(unit=guard.interrupted_pause)
         )
-        return messages.INTERRUPTED.format(signum=signum, where=where)
+        if guard.interrupted_invalid:
+            text += ". " + messages.INVALID_LEFT.format(names=", ".join(guard.interrupted_invalid))
+        return text
 
     # Django prints "  Applying app.0002_x..." and " OK" on one line; a guard log line in
     # between (stderr) ends that line first, and the line is printed again before " OK".
