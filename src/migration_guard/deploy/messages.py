@@ -34,8 +34,7 @@ RETRY_STATEMENT = (
 #: A failed CREATE INDEX CONCURRENTLY / REINDEX CONCURRENTLY left an INVALID index: dropped.
 DROPPED_INVALID = "dropped INVALID index: {index} on {table}, left by {why}"
 DROP_INVALID_FAILED = (
-    "INVALID index not dropped: {index} on {table} ({error}); it is dropped before the next "
-    "build"
+    "INVALID index not dropped: {index} on {table} ({error}); it is dropped before the next build"
 )
 #: Appended to a stop message when a failed build's INVALID index could not be dropped.
 INVALID_LEFT = (
@@ -106,4 +105,24 @@ TAGS = (
     "not retried",
     "statement_timeout",
     "interrupted",
+)
+
+#: Every whole line (the rest are parts of lines); each starts with one of TAGS.
+LINES = (
+    LOCK_TIMEOUT,
+    BLOCKED_BY,
+    BLOCKED_BY_UNKNOWN,
+    PREFLIGHT,
+    RETRY_ATOMIC,
+    RETRY_STATEMENT,
+    DROPPED_INVALID,
+    DROP_INVALID_FAILED,
+    APPLIED_AFTER_RETRY,
+    TRANSACTION_TIMEOUT_UNSUPPORTED,
+    TRANSACTION_TIMEOUT_ENDED,
+    GAVE_UP_ATOMIC,
+    GAVE_UP_STATEMENT,
+    NOT_RETRIED,
+    STATEMENT_TIMEOUT,
+    INTERRUPTED,
 )
