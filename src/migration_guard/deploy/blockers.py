@@ -18,6 +18,7 @@ import dataclasses
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -165,10 +166,16 @@ class BlockerWatch:
     """Samples ``pg_blocking_pids(pid)`` on its own connection while a statement runs.
 
     ``arm(pid, interval)`` before the statement, ``disarm()`` after it returns
-    what was seen. The connection is opened on the first sample (most statements
-    end before one is due) and is in autocommit: the watcher never holds a
-    snapshot or a lock anyone could wait for.
+    what was seen. The thread ticks every ``interval`` and samples a statement
+    once it has run that long; arming does not wake it (a migration may send
+    thousands of short statements), unless it sleeps for good (idle) or the new
+    interval is shorter than its tick. The connection is opened on the first
+    sample and is in autocommit: the watcher never holds a snapshot or a lock
+    anyone could wait for.
     """
+
+    #: Seconds without a statement after which the thread sleeps until the next arm.
+    IDLE_AFTER_S = 5.0
 
     def __init__(self, connect: Callable[[], Any]) -> None:
         self._connect = connect
@@ -178,13 +185,18 @@ class BlockerWatch:
         self._closed = False
         self._generation = 0
         self._pid: int | None = None
+        self._armed_at = 0.0
         self._interval = MAX_POLL_S
+        self._tick = MAX_POLL_S
+        self._idle = False
+        self._last_active = time.monotonic()
         self._seen: dict[int, Blocker] = {}
         self._own_pid: int | None = None
         #: Why sampling is not possible (the connection failed), once it failed.
         self.unavailable: str | None = None
 
     def arm(self, pid: int, interval_s: float) -> None:
+        interval = min(MAX_POLL_S, max(MIN_POLL_S, interval_s))
         with self._cond:
             if self._thread is None and not self._closed:
                 self._thread = threading.Thread(
@@ -193,14 +205,17 @@ class BlockerWatch:
                 self._thread.start()
             self._generation += 1
             self._pid = pid
-            self._interval = min(MAX_POLL_S, max(MIN_POLL_S, interval_s))
+            self._armed_at = time.monotonic()
+            self._interval = interval
             self._seen = {}
-            self._cond.notify_all()
+            if self._idle or interval < self._tick:
+                self._cond.notify_all()
 
     def disarm(self) -> list[Blocker]:
         with self._cond:
             self._generation += 1
             self._pid = None
+            self._last_active = time.monotonic()
             seen = [b for pid, b in sorted(self._seen.items()) if pid != self._own_pid]
             self._seen = {}
         return seen
@@ -225,18 +240,21 @@ class BlockerWatch:
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
         while True:
             with self._cond:
-                while self._pid is None and not self._closed:
+                if self._closed:
+                    return
+                if self._pid is None and time.monotonic() - self._last_active > self.IDLE_AFTER_S:
+                    self._idle = True
                     self._cond.wait()
-                if self._closed:
-                    return
-                generation, pid, interval = self._generation, self._pid, self._interval
-                # The first sample is due one interval after arming; a statement that
-                # ends sooner disarms (or re-arms) and wakes this wait.
-                self._cond.wait(timeout=interval)
-                if self._closed:
-                    return
-                if self._generation != generation or self._pid is None or pid is None:
+                    self._idle = False
                     continue
+                self._tick = self._interval
+                self._cond.wait(timeout=self._tick)
+                if self._closed:
+                    return
+                pid = self._pid
+                if pid is None or time.monotonic() - self._armed_at < self._interval:
+                    continue
+                generation = self._generation
             found = self._sample(pid)
             with self._cond:
                 if self._generation == generation and found:

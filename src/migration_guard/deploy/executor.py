@@ -96,6 +96,13 @@ class GuardedExecutor(MigrationExecutor):
         label = f"{migration.app_label}.{migration.name}"
         alias = self.connection.alias
         with self.connection.schema_editor(atomic=False) as editor:
+            if type(migration).apply is not Migration.apply:
+                # A Migration class of its own: its apply() runs as it is (its statements
+                # are still retried one by one; an atomic operation in it is not).
+                state = migration.apply(state, editor)
+                _run_deferred(editor)
+                self._record(migration)
+                return state
             # Migration.apply, one operation at a time (its collect_sql branch aside).
             for number, operation in enumerate(migration.operations, start=1):
                 old_state = state.clone()

@@ -56,7 +56,7 @@ from .errors import (
     StatementTimedOut,
     TransactionTimedOut,
 )
-from .schedule import format_ms
+from .schedule import duration_ms, format_ms
 from .settings import GuardSettings
 
 log = logging.getLogger("migration_guard.deploy")
@@ -85,6 +85,13 @@ STATEMENT_CHARS = 160
 _SETS_LOCK_TIMEOUT = re.compile(
     r"(?is)^\s*((re)?set\b.*\block_timeout\b|select\s+set_config\s*\(\s*'lock_timeout')"
 )
+
+#: Statements that take no lock blocking reads or writes (pre-flight skips them unparsed).
+_NEVER_BLOCKING = re.compile(
+    r"(?is)^\s*(select|insert|update|delete|with|set|reset|show|begin|commit|rollback|"
+    r"savepoint|release|start\s+transaction)\b"
+)
+_CONCURRENTLY = re.compile(r"(?i)\bconcurrently\b")
 
 #: Granted table locks other backends took in transactions older than %s seconds.
 OLD_HOLDERS_SQL = """
@@ -190,6 +197,8 @@ class Guard:
         self._failure: Failure | None = None
         #: The lock_timeout this guard last set (ms), None when it sets none.
         self._timeout_ms: int | None = None
+        #: The session's lock_timeout is _timeout_ms (False once a migration set its own).
+        self._known = False
         #: The unit being paused for, while a pause lasts.
         self.pausing: str | None = None
         #: The unit whose pause an exception (a signal) ended, for the command's message.
@@ -328,6 +337,7 @@ class Guard:
         text = str(sql)
         if _SETS_LOCK_TIMEOUT.match(text):
             unit.own_lock_timeout = True
+            self._known = False
         if not unit.atomic and not self.connection.in_atomic_block and not self._in_transaction():
             return self._statement(unit, text, execute, sql, params, many, context)
         if self.settings.preflight_age_s is not None:
@@ -440,6 +450,10 @@ class Guard:
         finally:
             if saved is not None:
                 self._restore_setting("lock_timeout", saved)
+                try:
+                    self._timeout_ms, self._known = round(duration_ms(saved)), True
+                except ValueError:
+                    self._known = False
 
     def _watched(self, text: str, send: Callable[[], T]) -> T:
         """``send()`` while the watcher samples who blocks it; a failure is classified."""
@@ -493,7 +507,7 @@ class Guard:
     def _preflight(self, text: str) -> Failure | None:
         """Old transactions holding locks the statement's blocking lock would queue behind."""
         age = self.settings.preflight_age_s
-        if age is None:
+        if age is None or _NEVER_BLOCKING.match(text):
             return None
         for facts in sqlfacts.parse(text):
             op_table = None
@@ -531,6 +545,8 @@ class Guard:
 
     # -- INVALID indexes --------------------------------------------------------------
     def _concurrent_build(self, text: str) -> _Build | None:
+        if not _CONCURRENTLY.search(text):
+            return None
         for facts in sqlfacts.parse(text):
             if facts.kind == sqlfacts.CREATE_INDEX and facts.concurrently and facts.table:
                 return _Build(facts.table, facts.index, "CREATE INDEX CONCURRENTLY")
@@ -735,10 +751,11 @@ class Guard:
         self._query("SELECT set_config(%s, %s, false)", [name, value])
 
     def _set_lock_timeout(self, ms: int | None) -> None:
-        if ms is None:
-            return
+        if ms is None or (self._known and ms == self._timeout_ms):
+            return  # the session has it already: no round trip
         self._set("lock_timeout", f"{ms}ms")
         self._timeout_ms = ms
+        self._known = True
 
     def _restore_lock_timeout(self, ms: int | None) -> None:
         """Set lock_timeout on the way out of a unit, unless the unit's failure left no way."""
