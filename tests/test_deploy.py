@@ -135,14 +135,15 @@ def test_atomic_retry_succeeds_once_the_holder_commits(project, holder):
 
 
 def test_gives_up_after_lock_retries_with_exit_3(project, holder):
-    project.write_settings({**FAST, "lock_retries": 2})
+    # Waits long enough for the watcher to sample each (a quarter of a wait apart).
+    project.write_settings({**FAST, "lock_timeout": "1600ms", "lock_retries": 2})
     project.migration("0002_flag", [ADD_FLAG])
     holder.run("SELECT count(*) FROM inv_item")
     result = project.migrate("inv")
     assert result.returncode == 3, result.output
     timeouts = _lines(result.stderr, "lock timeout: inv.0002_flag")
     # Escalating waits, the last one the whole lock_timeout.
-    assert [re.search(r"waited (\S+)", line)[1] for line in timeouts] == ["50ms", "141ms", "400ms"]
+    assert [re.search(r"waited (\S+)", line)[1] for line in timeouts] == ["200ms", "566ms", "1.6s"]
     assert len(_lines(result.stderr, "retrying: inv.0002_flag")) == 2
     assert len(_lines(result.stderr, "blocked by pid")) == 3
     assert result.stderr.rstrip().splitlines()[-1] == (
@@ -310,6 +311,7 @@ def test_gives_up_on_a_non_atomic_statement_with_exit_3(project, holder):
 
 
 def test_lock_timeout_in_a_transaction_the_migration_opened_is_not_retried(project, holder):
+    project.write_settings({**FAST, "lock_retries": 0})
     project.migration(
         "0002_own_transaction",
         [
@@ -357,6 +359,7 @@ def test_invalid_index_of_a_failed_concurrent_build_is_dropped_and_rebuilt(
     line = running.wait_for("lock timeout: inv.0002_code_index statement")
     assert f"waited {timeout} for a lock" in line
     assert "CREATE INDEX CONCURRENTLY" in line
+    running.wait_for(f"blocked by pid {holder.pid}: ")
     if blocker == "writer":
         running.wait_for("INVALID index not dropped: inv_item_code_idx on inv_item")
         running.wait_for("retrying: inv.0002_code_index statement")
@@ -630,6 +633,29 @@ def test_check_warns_when_another_apps_migrate_wins(project):
     project.write_settings(FAST, apps=["migration_guard", "othermig", "inv"])
     result = project.start("--fail-level", "WARNING", command="check").finish()
     assert result.returncode == 0, result.output
+
+
+def test_when_another_apps_migrate_wins_the_timeouts_still_apply(project, holder):
+    """The pre_migrate fallback: no retries, no report, but no unbounded wait either."""
+    other = project.root / "othermig" / "management" / "commands"
+    other.mkdir(parents=True)
+    for folder in (other.parent.parent, other.parent, other):
+        (folder / "__init__.py").write_text("")
+    (other / "migrate.py").write_text(
+        "from django.core.management.commands.migrate import Command  # noqa: F401\n"
+    )
+    project.write_settings(
+        {**FAST, "lock_timeout": "300ms"}, apps=["othermig", "migration_guard", "inv"]
+    )
+    project.migration("0002_flag", [ADD_FLAG])
+    holder.run("SELECT count(*) FROM inv_item")
+    started = time.monotonic()
+    result = project.start("inv", "--skip-checks").finish()
+    assert time.monotonic() - started < 20
+    assert result.returncode == 1, result.output
+    assert "canceling statement due to lock timeout" in result.stderr
+    assert "migration_guard:" not in result.stderr
+    assert project.applied() == ["0001_initial"]
 
 
 # -- transaction_timeout ----------------------------------------------------------------------

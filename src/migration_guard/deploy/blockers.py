@@ -169,9 +169,9 @@ class BlockerWatch:
     what was seen. The thread ticks every ``interval`` and samples a statement
     once it has run that long; arming does not wake it (a migration may send
     thousands of short statements), unless it sleeps for good (idle) or the new
-    interval is shorter than its tick. The connection is opened on the first
-    sample and is in autocommit: the watcher never holds a snapshot or a lock
-    anyone could wait for.
+    interval is shorter than its tick. :meth:`start` opens the connection at
+    once, so that even the first, shortest lock wait finds it ready; it is in
+    autocommit: the watcher never holds a snapshot or a lock anyone could wait for.
     """
 
     #: Seconds without a statement after which the thread sleeps until the next arm.
@@ -195,14 +195,19 @@ class BlockerWatch:
         #: Why sampling is not possible (the connection failed), once it failed.
         self.unavailable: str | None = None
 
-    def arm(self, pid: int, interval_s: float) -> None:
-        interval = min(MAX_POLL_S, max(MIN_POLL_S, interval_s))
+    def start(self) -> None:
+        """Start the thread, which connects right away."""
         with self._cond:
             if self._thread is None and not self._closed:
                 self._thread = threading.Thread(
                     target=self._run, name="migration_guard-blockers", daemon=True
                 )
                 self._thread.start()
+
+    def arm(self, pid: int, interval_s: float) -> None:
+        interval = min(MAX_POLL_S, max(MIN_POLL_S, interval_s))
+        self.start()
+        with self._cond:
             self._generation += 1
             self._pid = pid
             self._armed_at = time.monotonic()
@@ -238,6 +243,7 @@ class BlockerWatch:
         # Signals go to the main thread, where their handlers run and where shielded()
         # holds them back; this thread never takes them.
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+        self._ensure_connection()
         while True:
             with self._cond:
                 if self._closed:
@@ -260,15 +266,23 @@ class BlockerWatch:
                 if self._generation == generation and found:
                     merge(self._seen, found)
 
+    def _ensure_connection(self) -> None:
+        if self._conn is not None or self.unavailable is not None:
+            return
+        try:
+            self._conn = self._connect()
+            with self._conn.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                self._own_pid = int(cursor.fetchone()[0])
+        except Exception as exc:
+            self.unavailable = f"{type(exc).__name__}: {exc}".strip()
+            log.debug("blocker report unavailable: %s", self.unavailable)
+
     def _sample(self, pid: int) -> list[Blocker]:
+        self._ensure_connection()
         if self.unavailable is not None:
             return []
         try:
-            if self._conn is None:
-                self._conn = self._connect()
-                with self._conn.cursor() as cursor:
-                    cursor.execute("SELECT pg_backend_pid()")
-                    self._own_pid = int(cursor.fetchone()[0])
             with self._conn.cursor() as cursor:
                 cursor.execute(BLOCKERS_SQL, [pid])
                 rows = cursor.fetchall()

@@ -234,6 +234,9 @@ class Guard:
             if transaction_timeout and self.settings.transaction_timeout_ms is not None:
                 self._set("transaction_timeout", format_ms(self.settings.transaction_timeout_ms))
             self._set_lock_timeout(self._ceiling())
+            watch = self._watcher()
+            if watch is not None:
+                watch.start()
             with conn.execute_wrapper(self):
                 yield
         finally:
