@@ -34,11 +34,11 @@ from typing import Any, TypeVar
 
 from psycopg import sql as pgsql
 
+from .. import pglocks as lockmodes
 from .. import sqlfacts
 from ..findings import Blocks
-from ..rules._locks import statement_locks
+from ..pglocks import statement_locks
 from ..signals import shielded
-from ..trace import locks as lockmodes
 from . import messages, running
 from .blockers import (
     ACTIVITY_SQL,
