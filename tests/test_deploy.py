@@ -568,6 +568,37 @@ def test_signal_during_a_retry_pause_leaves_no_lock_and_nothing_half_applied(
         assert project.indexes()["inv_item_code_idx"] is True
 
 
+def test_signal_during_a_lock_wait_takes_the_request_out_of_the_queue(project, holder):
+    """A backend waiting for a lock does not notice its client is gone: the guard cancels
+    the statement, so traffic does not stay queued behind it until lock_timeout."""
+    project.write_settings({"lock_timeout": "60s", "lock_retries": 0})
+    project.migration("0002_note_and_flag", [CREATE_NOTE, ADD_FLAG])
+    holder.run("SELECT count(*) FROM inv_item")
+    running = project.start("inv")
+
+    def waiting() -> bool:
+        backends = project.migrate_backend()
+        return bool(backends) and any(
+            not granted for _, _, granted in project.locks_of(backends[0][0])
+        )
+
+    assert wait_until(waiting, timeout=30)
+    os.kill(running.child.pid, signal.SIGTERM)
+    result = running.finish(timeout=30)
+    assert result.returncode == 2, result.output
+    assert result.stderr.rstrip().endswith(
+        "CommandError: interrupted: signal 15 while migrating: a statement in progress was "
+        "cancelled and the session closed, so PostgreSQL rolled back any open transaction; "
+        "the migration in progress is not recorded"
+    )
+    assert wait_until(lambda: project.migrate_backend() == [], timeout=10)
+    assert project.query(
+        "SELECT count(*) FROM pg_locks WHERE relation = 'inv_item'::regclass AND NOT granted"
+    ) == [(0,)]
+    assert not project.table_exists("inv_note")
+    assert project.applied() == ["0001_initial"]
+
+
 # -- settings, options, and Django's own migrate ---------------------------------------------
 def test_without_deploy_settings_migrate_is_djangos(project, holder):
     project.write_settings({})

@@ -475,9 +475,24 @@ class Guard:
             if failure is not None:
                 self._failure = failure
             raise
+        except BaseException:  # a signal (SIGTERM, SIGHUP) while the statement runs
+            self._cancel_in_flight()
+            raise
         finally:
             if watch is not None:
                 watch.disarm()
+
+    def _cancel_in_flight(self) -> None:
+        """Take a statement a signal interrupted out of the server, and its lock request
+        out of the queue: a backend waiting for a lock does not notice that its client
+        has gone, and would keep traffic queued behind it until lock_timeout."""
+        raw = self.connection.connection
+        info = getattr(raw, "info", None)
+        if raw is None or info is None or not info.transaction_status:  # 0: IDLE
+            return
+        with shielded(), contextlib.suppress(Exception):
+            raw.cancel()
+            raw.close()  # the server rolls back what the session had open
 
     def _classify(
         self, exc: BaseException, text: str, blockers: list[Blocker], elapsed_s: float

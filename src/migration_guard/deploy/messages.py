@@ -89,7 +89,10 @@ INTERRUPTED_PAUSE = (
     "during the pause before retrying {unit}: no lock is held, no transaction is open, "
     "and {unit} is not recorded"
 )
-INTERRUPTED_OTHER = "while migrating; an open transaction is rolled back by PostgreSQL"
+INTERRUPTED_OTHER = (
+    "while migrating: a statement in progress was cancelled and the session closed, so "
+    "PostgreSQL rolled back any open transaction; the migration in progress is not recorded"
+)
 
 #: Tags (words before the first colon) docs/deploy.md must explain.
 TAGS = (
