@@ -1,14 +1,15 @@
-"""The deploy guard's arithmetic and wording, without a database: timeouts, pauses, query text."""
+"""The deploy guard without a database: timeouts, pauses, query text, wording, the watcher."""
 
 from __future__ import annotations
 
 import random
+import time
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from migration_guard.deploy.blockers import Blocker, format_age, mask_query
+from migration_guard.deploy.blockers import Blocker, BlockerWatch, format_age, mask_query
 from migration_guard.deploy.guard import sqlstate
 from migration_guard.deploy.schedule import (
     JITTER,
@@ -201,3 +202,76 @@ def test_sqlstate_is_found_through_wrapping():
         fail()
     assert sqlstate(caught.value) == "55P03"
     assert sqlstate(ValueError()) is None
+
+
+# -- the watcher, with a stand-in connection ------------------------------------------------------
+class _Cursor:
+    def __init__(self, conn):
+        self.conn = conn
+        self.rows = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def execute(self, sql, params=None):
+        if "pg_backend_pid" in sql:
+            self.rows = [(99,)]
+        else:
+            self.conn.samples.append(params[0])
+            self.rows = [
+                (4242, "reports-worker", "app", "idle in transaction", 3.0, "SELECT 1", None)
+            ]
+
+    def fetchone(self):
+        return self.rows[0]
+
+    def fetchall(self):
+        return self.rows
+
+
+class _Conn:
+    def __init__(self):
+        self.samples = []
+
+    def cursor(self):
+        return _Cursor(self)
+
+    def close(self):
+        pass
+
+
+def _wait(predicate, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return predicate()
+
+
+def test_watcher_samples_long_statements_only_and_wakes_from_idle():
+    conn = _Conn()
+    watch = BlockerWatch(lambda: conn)
+    watch.IDLE_AFTER_S = 0.05
+    try:
+        watch.start()
+        # A short statement is never sampled.
+        watch.arm(7, 0.05)
+        assert watch.disarm() == []
+        assert conn.samples == []
+        # A statement that lasts several intervals is, and its blockers come back once.
+        watch.arm(7, 0.02)
+        assert _wait(lambda: len(conn.samples) >= 2)
+        [blocker] = watch.disarm()
+        assert (blocker.pid, blocker.application_name) == (4242, "reports-worker")
+        assert watch.disarm() == []
+        # After the idle sleep, arming wakes the thread again.
+        time.sleep(0.2)
+        before = len(conn.samples)
+        watch.arm(8, 0.02)
+        assert _wait(lambda: len(conn.samples) > before)
+        assert conn.samples[-1] == 8
+        assert watch.disarm()
+    finally:
+        watch.close()

@@ -167,11 +167,14 @@ class BlockerWatch:
 
     ``arm(pid, interval)`` before the statement, ``disarm()`` after it returns
     what was seen. The thread ticks every ``interval`` and samples a statement
-    once it has run that long; arming does not wake it (a migration may send
-    thousands of short statements), unless it sleeps for good (idle) or the new
-    interval is shorter than its tick. :meth:`start` opens the connection at
-    once, so that even the first, shortest lock wait finds it ready; it is in
-    autocommit: the watcher never holds a snapshot or a lock anyone could wait for.
+    once it has run that long. A migration may send thousands of short
+    statements, so arming and disarming take no lock and wake no thread: each
+    is one attribute assignment (atomic under the GIL) of an immutable record,
+    and the thread only reads it; the thread is woken only from its idle sleep,
+    or when the new interval is shorter than its tick. :meth:`start` opens the
+    connection at once, so that even the first, shortest lock wait finds it
+    ready; it is in autocommit: the watcher never holds a snapshot or a lock
+    anyone could wait for.
     """
 
     #: Seconds without a statement after which the thread sleeps until the next arm.
@@ -184,19 +187,21 @@ class BlockerWatch:
         self._thread: threading.Thread | None = None
         self._closed = False
         self._generation = 0
-        self._pid: int | None = None
-        self._armed_at = 0.0
-        self._interval = MAX_POLL_S
+        #: (generation, pid, armed at, interval) of the statement running, or None.
+        self._current: tuple[int, int, float, float] | None = None
+        #: (generation, blockers seen by pid) of the statement last sampled.
+        self._found: tuple[int, dict[int, Blocker]] = (0, {})
         self._tick = MAX_POLL_S
         self._idle = False
         self._last_active = time.monotonic()
-        self._seen: dict[int, Blocker] = {}
         self._own_pid: int | None = None
         #: Why sampling is not possible (the connection failed), once it failed.
         self.unavailable: str | None = None
 
     def start(self) -> None:
         """Start the thread, which connects right away."""
+        if self._thread is not None:
+            return
         with self._cond:
             if self._thread is None and not self._closed:
                 self._thread = threading.Thread(
@@ -206,29 +211,26 @@ class BlockerWatch:
 
     def arm(self, pid: int, interval_s: float) -> None:
         interval = min(MAX_POLL_S, max(MIN_POLL_S, interval_s))
-        self.start()
-        with self._cond:
-            self._generation += 1
-            self._pid = pid
-            self._armed_at = time.monotonic()
-            self._interval = interval
-            self._seen = {}
-            if self._idle or interval < self._tick:
+        if self._thread is None:
+            self.start()
+        self._generation += 1
+        self._current = (self._generation, pid, time.monotonic(), interval)
+        if self._idle or interval < self._tick:
+            with self._cond:
                 self._cond.notify_all()
 
     def disarm(self) -> list[Blocker]:
-        with self._cond:
-            self._generation += 1
-            self._pid = None
-            self._last_active = time.monotonic()
-            seen = [b for pid, b in sorted(self._seen.items()) if pid != self._own_pid]
-            self._seen = {}
-        return seen
+        current, self._current = self._current, None
+        self._last_active = time.monotonic()
+        generation, seen = self._found
+        if current is None or generation != current[0] or not seen:
+            return []
+        return [b for pid, b in sorted(seen.items()) if pid != self._own_pid]
 
     def close(self) -> None:
         with self._cond:
             self._closed = True
-            self._pid = None
+            self._current = None
             self._cond.notify_all()
             thread = self._thread
         if thread is not None:
@@ -248,23 +250,34 @@ class BlockerWatch:
             with self._cond:
                 if self._closed:
                     return
-                if self._pid is None and time.monotonic() - self._last_active > self.IDLE_AFTER_S:
+                current = self._current
+                if current is None and time.monotonic() - self._last_active > self.IDLE_AFTER_S:
                     self._idle = True
-                    self._cond.wait()
+                    # arm() sets _current, then reads _idle: either it saw _idle (and its
+                    # notify, under this lock, comes once this wait has begun), or this
+                    # second look sees its statement.
+                    if self._current is None:
+                        self._cond.wait()
                     self._idle = False
                     continue
-                self._tick = self._interval
+                if current is not None:
+                    self._tick = current[3]
                 self._cond.wait(timeout=self._tick)
                 if self._closed:
                     return
-                pid = self._pid
-                if pid is None or time.monotonic() - self._armed_at < self._interval:
-                    continue
-                generation = self._generation
+            current = self._current
+            if current is None:
+                continue
+            generation, pid, armed_at, interval = current
+            if time.monotonic() - armed_at < interval:
+                continue
             found = self._sample(pid)
-            with self._cond:
-                if self._generation == generation and found:
-                    merge(self._seen, found)
+            if not found:
+                continue
+            previous_generation, seen = self._found
+            seen = dict(seen) if previous_generation == generation else {}
+            merge(seen, found)
+            self._found = (generation, seen)
 
     def _ensure_connection(self) -> None:
         if self._conn is not None or self.unavailable is not None:
