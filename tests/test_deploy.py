@@ -7,7 +7,7 @@ items, one by one:
 
 * a retry succeeds once the holder commits: ``test_atomic_retry_succeeds_once_the_holder_commits``
 * it gives up after N tries with the documented exit and message:
-  ``test_gives_up_after_lock_retries_with_exit_3``
+  ``test_gives_up_after_lock_retries_with_exit_75``
 * an atomic migration is never half-applied:
   ``test_atomic_migration_is_never_half_applied``,
   ``test_atomic_migration_and_its_record_commit_in_one_transaction``
@@ -134,13 +134,13 @@ def test_atomic_retry_succeeds_once_the_holder_commits(project, holder):
     assert result.stdout.endswith("  Applying inv.0002_flag...\n  Applying inv.0002_flag... OK\n")
 
 
-def test_gives_up_after_lock_retries_with_exit_3(project, holder):
+def test_gives_up_after_lock_retries_with_exit_75(project, holder):
     # Waits long enough for the watcher to sample each (a quarter of a wait apart).
     project.write_settings({**FAST, "lock_timeout": "1600ms", "lock_retries": 2})
     project.migration("0002_flag", [ADD_FLAG])
     holder.run("SELECT count(*) FROM inv_item")
     result = project.migrate("inv")
-    assert result.returncode == 3, result.output
+    assert result.returncode == 75, result.output
     timeouts = _lines(result.stderr, "lock timeout: inv.0002_flag")
     # Escalating waits, the last one the whole lock_timeout.
     assert [re.search(r"waited (\S+)", line)[1] for line in timeouts] == ["200ms", "566ms", "1.6s"]
@@ -187,7 +187,7 @@ def test_atomic_migration_is_never_half_applied(project, holder):
     assert project.query("SELECT count(*) FROM inv_item WHERE code = 'marker'") == [(0,)]
     assert project.applied() == ["0001_initial"]
     result = running.finish()
-    assert result.returncode == 3, result.output
+    assert result.returncode == 75, result.output
     assert not project.table_exists("inv_note")
     assert project.query("SELECT count(*) FROM inv_item WHERE code = 'marker'") == [(0,)]
     assert "flag" not in project.columns()
@@ -288,7 +288,7 @@ def forwards(apps, schema_editor):
     assert project.applied() == ["0001_initial", "0002_mixed"]
 
 
-def test_gives_up_on_a_non_atomic_statement_with_exit_3(project, holder):
+def test_gives_up_on_a_non_atomic_statement_with_exit_75(project, holder):
     project.write_settings({**FAST, "lock_retries": 1})
     project.migration(
         "0002_steps",
@@ -301,7 +301,7 @@ def test_gives_up_on_a_non_atomic_statement_with_exit_3(project, holder):
     )
     holder.run("SELECT count(*) FROM inv_item")
     result = project.migrate("inv")
-    assert result.returncode == 3, result.output
+    assert result.returncode == 75, result.output
     assert "CommandError: gave up: inv.0002_steps statement 2 could not get its locks in 2 " in (
         result.stderr
     )
@@ -322,7 +322,7 @@ def test_lock_timeout_in_a_transaction_the_migration_opened_is_not_retried(proje
     )
     holder.run("SELECT count(*) FROM inv_item")
     result = project.migrate("inv")
-    assert result.returncode == 3, result.output
+    assert result.returncode == 75, result.output
     assert len(_lines(result.stderr, "lock timeout: inv.0002_own_transaction")) == 1
     assert _lines(result.stderr, f"blocked by pid {holder.pid}:")
     assert "CommandError: not retried: inv.0002_own_transaction hit lock_timeout inside" in (
@@ -451,7 +451,7 @@ def test_blocker_report_names_application_and_transaction_age(project, holder):
     time.sleep(2.0)
     opened_s = time.monotonic() - (holder.opened_at or 0)
     result = project.migrate("inv")
-    assert result.returncode == 3, result.output
+    assert result.returncode == 75, result.output
     [line] = _lines(result.stderr, "blocked by")
     match = re.fullmatch(
         rf"migration_guard: blocked by pid {holder.pid}: a (?P<age>[\d.]+) s transaction from "
@@ -468,7 +468,7 @@ def test_blocker_report_can_be_turned_off(project, holder):
     project.migration("0002_flag", [ADD_FLAG])
     holder.run("SELECT count(*) FROM inv_item")
     result = project.migrate("inv")
-    assert result.returncode == 3, result.output
+    assert result.returncode == 75, result.output
     assert _lines(result.stderr, "lock timeout: inv.0002_flag")
     assert "blocked by" not in result.stderr.replace("'blocked by' lines", "")
     assert HOLDER_APP not in result.stderr
@@ -491,7 +491,7 @@ def test_preflight_does_not_queue_behind_an_old_transaction(project, holder):
     started = time.monotonic()
     result = project.migrate("inv")
     assert time.monotonic() - started < 15
-    assert result.returncode == 3, result.output
+    assert result.returncode == 75, result.output
     preflight = _lines(result.stderr, "pre-flight: inv.0002_flag")
     assert len(preflight) == 2
     assert preflight[0].endswith(
@@ -619,7 +619,7 @@ def test_command_line_options_override_the_settings(project, holder):
     result = project.migrate(
         "inv", "--lock-timeout", "200ms", "--lock-retries", "1", "--lock-retry-backoff", "50ms,1s"
     )
-    assert result.returncode == 3, result.output
+    assert result.returncode == 75, result.output
     timeouts = _lines(result.stderr, "lock timeout: inv.0002_flag")
     assert [re.search(r"waited (\S+)", line)[1] for line in timeouts] == ["25ms", "200ms"]
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from ..exceptions import MigrationGuardError
 
-#: Exit status: the database was busy (locks); nothing half-applied, safe to run again later.
-EXIT_BUSY = 3
+#: Exit status: the database was busy (locks); nothing half-applied, run it again later.
+#: 75 is EX_TEMPFAIL of sysexits.h ("temporary failure, retry"); the package's 3 means a
+#: bug of its own (management/errors.py).
+EXIT_BUSY = 75
 #: Exit status: a migration failed (here: statement_timeout ended a statement).
 EXIT_FAILED = 1
 

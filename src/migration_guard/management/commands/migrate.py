@@ -9,8 +9,8 @@ the check ``migration_guard.W001`` warns when another app's ``migrate`` wins.
 
 Exit status: 0 applied; 1 a migration failed (Django's error, or
 statement_timeout ended a statement); 2 bad settings or options, or a signal;
-3 the database was busy: locks could not be had within the retries, nothing
-half-applied, run it again later.
+75 (EX_TEMPFAIL) the database was busy: locks could not be had within the
+retries, nothing half-applied, run it again later.
 """
 
 from __future__ import annotations
