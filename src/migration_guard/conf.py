@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .deploy.schedule import BACKOFFS, DURATION_RE, duration_ms
 from .exceptions import ConfigurationError
 from .findings import Severity
 
@@ -29,7 +29,7 @@ else:  # pragma: no cover - exercised on Python 3.10
 
 #: Rule severity value that turns a rule off.
 OFF = "off"
-_DURATION = re.compile(r"^\d+(\.\d+)?\s*(us|ms|s|min|h|d)?$")
+_DURATION = DURATION_RE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,8 +53,22 @@ class Config:
     #: Git ref the change is compared with when no selection is given.
     base_ref: str | None = None
     include_third_party: bool = False
-    #: ``lock_timeout`` migration_guard sets for ``manage.py migrate`` (e.g. "5s").
+    #: ``lock_timeout`` migration_guard sets for ``manage.py migrate`` (e.g. "5s"): the
+    #: longest any lock request of a deploy may queue (docs/deploy.md).
     lock_timeout: str | None = None
+    # deploy guard: `manage.py migrate` (docs/deploy.md)
+    #: How often a migration (atomic) or a statement (non-atomic) is retried after a lock timeout.
+    lock_retries: int = 5
+    #: "exponential", "linear", "constant", or the pauses themselves ("1s", "5s", ...).
+    lock_retry_backoff: str | tuple[str, ...] = "exponential"
+    statement_timeout: str | None = None
+    #: PostgreSQL 17+ only; below that it is reported and not set.
+    transaction_timeout: str | None = None
+    #: One log line per blocking backend on every lock timeout.
+    blocker_report: bool = True
+    #: Before a statement that blocks reads or writes on a table, transactions older than
+    #: this holding conflicting locks on it count as a lock timeout (no queueing).
+    preflight_transaction_age: str | None = None
     # tracing
     trace: bool = True
     stats_url: str | None = None
@@ -77,6 +91,9 @@ class Config:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+_DURATION_KEYS = frozenset(
+    {"lock_timeout", "statement_timeout", "transaction_timeout", "preflight_transaction_age"}
+)
 
 
 def _expect(cond: bool, where: str, key: str, what: str, value: Any) -> None:
@@ -108,7 +125,7 @@ def _convert(key: str, value: Any, where: str) -> Any:
             value,
         )
         return value
-    if key in ("seed_rows", "batch_size"):
+    if key in ("seed_rows", "batch_size", "lock_retries"):
         _expect(
             isinstance(value, int) and not isinstance(value, bool) and value >= 0,
             where,
@@ -119,7 +136,7 @@ def _convert(key: str, value: Any, where: str) -> Any:
         if key == "batch_size":
             _expect(value > 0, where, key, "a whole number > 0", value)
         return value
-    if key in ("include_third_party", "trace", "cache", "allow_privileged_role"):
+    if key in ("include_third_party", "trace", "cache", "allow_privileged_role", "blocker_report"):
         _expect(isinstance(value, bool), where, key, "true or false", value)
         return value
     if key in ("exclude_apps", "exclude_migrations"):
@@ -135,7 +152,7 @@ def _convert(key: str, value: Any, where: str) -> Any:
         return _convert_rules(value, where)
     if key == "migration_timeout":
         return _seconds(value, where, key)
-    if key == "lock_timeout":
+    if key in _DURATION_KEYS:
         _expect(
             isinstance(value, str) and bool(_DURATION.match(value.strip())),
             where,
@@ -143,7 +160,17 @@ def _convert(key: str, value: Any, where: str) -> Any:
             'a PostgreSQL duration such as "5s", "500ms" or "1min"',
             value,
         )
+        if key != "lock_timeout":  # lock_timeout "0" has always meant "no timeout"
+            _expect(
+                duration_ms(value) > 0,
+                where,
+                key,
+                "a duration above zero (0 turns the timeout off: leave the key out instead)",
+                value,
+            )
         return value.strip()
+    if key == "lock_retry_backoff":
+        return _convert_backoff(value, where)
     # plain optional strings
     _expect(value is None or isinstance(value, str), where, key, "a string", value)
     return value
@@ -161,6 +188,52 @@ def _seconds(value: Any, where: str, key: str) -> float:
     assert match is not None
     number = float(value.strip().rstrip("usminhd ").strip())
     return number * _UNIT_SECONDS[match.group(2) or "s"]
+
+
+def _convert_backoff(value: Any, where: str) -> str | tuple[str, ...]:
+    what = (
+        f"one of {', '.join(BACKOFFS)}, or a non-empty list of pauses "
+        '(PostgreSQL durations such as ["1s", "5s", "30s"])'
+    )
+    if isinstance(value, str) and value.strip().lower() in BACKOFFS:
+        return value.strip().lower()
+    _expect(
+        isinstance(value, (list, tuple)) and len(value) > 0,
+        where,
+        "lock_retry_backoff",
+        what,
+        value,
+    )
+    for item in value:
+        _expect(
+            isinstance(item, str) and bool(_DURATION.match(item.strip())),
+            where,
+            "lock_retry_backoff",
+            what,
+            value,
+        )
+    return tuple(item.strip() for item in value)
+
+
+def _check_deploy(values: Mapping[str, Any], where: Mapping[str, str]) -> None:
+    """Settings of the deploy guard that only make sense together."""
+    lock_timeout = values.get("lock_timeout")
+    if "lock_retries" in where and not lock_timeout and not values.get("preflight_transaction_age"):
+        raise ConfigurationError(
+            f'{where["lock_retries"]}: lock_retries needs lock_timeout (e.g. "2s"): without it '
+            "a migration waits for its locks for as long as it takes, so no wait ever ends "
+            "to be retried"
+        )
+    if not lock_timeout or duration_ms(lock_timeout) == 0:
+        return
+    for key in ("statement_timeout", "transaction_timeout"):
+        value = values.get(key)
+        if value and duration_ms(value) <= duration_ms(lock_timeout):
+            raise ConfigurationError(
+                f"{where.get(key, where.get('lock_timeout', 'settings'))}: {key} ({value}) must be "
+                f"longer than lock_timeout ({lock_timeout}): a lock wait would be ended by "
+                f"{key} instead, and that is not retried"
+            )
 
 
 def _convert_rules(value: Any, where: str) -> dict[str, Severity | None]:
@@ -240,24 +313,31 @@ def build_config(
 ) -> Config:
     """Merge defaults, pyproject, Django settings and command-line ``overrides``."""
     values: dict[str, Any] = {}
+    #: key -> where its value came from (the last place that set it)
+    origin: dict[str, str] = {}
     if pyproject is None and use_pyproject:
         found = find_pyproject(Path.cwd())
         if found is None:
             found = find_pyproject(project_root())
         pyproject = found
     if pyproject is not None:
-        values.update(
-            _normalise(read_pyproject(pyproject), f"[tool.migration_guard] in {pyproject}")
-        )
+        where = f"[tool.migration_guard] in {pyproject}"
+        from_file = _normalise(read_pyproject(pyproject), where)
+        values.update(from_file)
+        origin.update(dict.fromkeys(from_file, where))
     if django_settings is None:
         from django.conf import settings
 
         django_settings = getattr(settings, "MIGRATION_GUARD", None) or {}
     if not isinstance(django_settings, Mapping):
         raise ConfigurationError("settings.MIGRATION_GUARD must be a dict")
-    values.update(_normalise(django_settings, "settings.MIGRATION_GUARD"))
+    from_settings = _normalise(django_settings, "settings.MIGRATION_GUARD")
+    values.update(from_settings)
+    origin.update(dict.fromkeys(from_settings, "settings.MIGRATION_GUARD"))
     for key, value in (overrides or {}).items():
         if value is None:
             continue
         values[key] = _convert(key, value, "command line")
+        origin[key] = "command line"
+    _check_deploy(values, origin)
     return Config(**values)
