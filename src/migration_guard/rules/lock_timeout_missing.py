@@ -76,15 +76,18 @@ class LockTimeoutMissing(Rule):
 
     **Safe alternative.** Bound the wait and retry when it expires::
 
-        # settings.py
-        MIGRATION_GUARD = {"lock_timeout": "5s"}
-        # or, for every connection of the migrate command's database:
-        DATABASES["default"]["OPTIONS"] = {"options": "-c lock_timeout=5s"}
+        # settings.py, with migration_guard in INSTALLED_APPS
+        MIGRATION_GUARD = {"lock_timeout": "2s", "lock_retries": 5}
 
-    ``manage.py migrate`` then gives up on a lock after 5 s instead of queueing
-    the table's traffic behind it; docs/deploy.md shows how migration_guard
-    retries such a migration with escalating timeouts and reports who held the
-    lock.
+    ``manage.py migrate`` then never waits longer than that for a lock: a
+    migration that times out is rolled back and retried with growing timeouts
+    and jittered pauses (a non-atomic one, statement by statement), and every
+    transaction in the way is named (``application_name``, state, age). See
+    docs/deploy.md, the runbook for a busy database. Without the guard, bound the
+    wait for every connection of the migrate command's database and retry the
+    deploy by hand::
+
+        DATABASES["default"]["OPTIONS"] = {"options": "-c lock_timeout=2s"}
 
     **References.** PostgreSQL, "Client Connection Defaults", ``lock_timeout``:
     https://www.postgresql.org/docs/current/runtime-config-client.html#GUC-LOCK-TIMEOUT ;
@@ -179,9 +182,12 @@ class LockTimeoutMissing(Rule):
 
 
 FIX = (
-    "Set a lock timeout for migrations once, in settings (MIGRATION_GUARD = {'lock_timeout': "
-    "'5s'}, which migration_guard applies to manage.py migrate, or DATABASES[...]['OPTIONS'] = "
-    "{'options': '-c lock_timeout=5s'}), and retry when it times out (docs/deploy.md)."
+    "Set it once, in settings: MIGRATION_GUARD = {'lock_timeout': '2s', 'lock_retries': 5}. "
+    "With migration_guard installed, manage.py migrate then waits at most that long for a "
+    "lock, retries the migration with growing timeouts and pauses, and names the "
+    "transactions in the way (django-migration-guard's docs/deploy.md). Without the guard: "
+    "DATABASES[...]['OPTIONS'] = {'options': '-c lock_timeout=2s'}, and retry the deploy "
+    "when it times out."
 )
 
 
