@@ -516,3 +516,52 @@ def test_row_exclusive_is_not_worded_as_blocking_nothing():
     text = _locks(finding)
     assert "blocks nothing" not in text
     assert "writes to the rows it changes wait" in text
+
+
+def test_base_migration_depending_on_the_change_joins_it(make_app):
+    """A migration outside the selection that the change needs but that depends on one
+    of its migrations cannot be applied before the change: it is audited with it, and
+    the report says why."""
+    first = make_app([ORDER], ["migrations.AddField('order', 'a', models.TextField(null=True))"])
+    second = make_app(
+        Migration([TAG], dependencies=[(first.label, first.names[1])]),
+        ["migrations.AddIndex('tag', models.Index(fields=['name'], name='joined_idx'))"],
+    )
+    from django.test.utils import override_settings
+
+    from migration_guard.conf import build_config
+    from migration_guard.discovery import Selection
+    from migration_guard.engine import AuditRequest, run_audit
+
+    with override_settings(
+        INSTALLED_APPS=[
+            "django.contrib.contenttypes",
+            "migration_guard",
+            first.label,
+            second.label,
+        ],
+        MIGRATION_GUARD={},
+    ):
+        config = build_config(
+            {"postgres": "url", "database_url": first.factory.url},
+            django_settings={},
+            use_pyproject=False,
+        )
+        keys = ((first.label, first.names[1]), (second.label, second.names[1]))
+        report = run_audit(AuditRequest(selection=Selection(keys=keys), config=config))
+    audited = [(m.app_label, m.name) for m in report.migrations]
+    assert audited == [
+        (first.label, first.names[1]),
+        (second.label, second.names[0]),
+        (second.label, second.names[1]),
+    ]
+    (note,) = [n for n in report.notes if "outside the selection" in n]
+    assert note.startswith("1 migration(s) outside the selection are audited with the change")
+    assert f"{second.label}.{second.names[0]} (on {first.label}.{first.names[1]})" in note
+    # the table the joined migration creates is new in the change: no finding about it
+    assert app_rules(report, second.label, second.names[1]) == []
+
+
+def app_rules(report, label, name):
+    (result,) = [m for m in report.migrations if (m.app_label, m.name) == (label, name)]
+    return [f.rule for f in result.findings if f.rule != "lock-timeout-missing"]

@@ -381,10 +381,16 @@ class _Run:
         loader = executor.loader
         targets = set(self.change.targets) | {key for key, _ in self.order.joined}
         plan = self.order.keys
-        for key, because in self.order.joined:
+        if self.order.joined:
+            shown = [
+                f"{key[0]}.{key[1]} (on {because[0]}.{because[1]})"
+                for key, because in self.order.joined[:5]
+            ]
+            more = len(self.order.joined) - len(shown)
             self.notes.append(
-                f"{key[0]}.{key[1]} is audited with the change: it depends on "
-                f"{because[0]}.{because[1]}, which is part of it"
+                f"{len(self.order.joined)} migration(s) outside the selection are audited with "
+                "the change, because they depend on a migration of it and so cannot run before "
+                f"it: {', '.join(shown)}" + (f" and {more} more" if more > 0 else "")
             )
         state = executor._create_project_state(with_applied_migrations=False)  # type: ignore[attr-defined]
         results: list[MigrationResult] = []
