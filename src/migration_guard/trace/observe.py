@@ -56,15 +56,35 @@ WHERE c.relkind IN ('r', 'p', 'i', 'I', 'm')
   AND n.nspname NOT LIKE 'pg\\_temp%%'
 """
 
+#: After a statement: the relation locks the backend holds, and the file and scan count
+#: of those relations only. A statement can rewrite or scan a relation only under a lock,
+#: and locks are kept until the transaction ends, so nothing else can have changed; the
+#: query's cost follows what the transaction touched, not the size of the schema.
 OBSERVE_QUERY = """
-SELECT 'l', l.relation::bigint, l.mode FROM pg_locks l
- WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted
-   AND l.relation = ANY(%(oids)s::oid[])
+WITH l AS (
+  SELECT l.relation, l.mode FROM pg_locks l
+   WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted
+     AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+)
+SELECT 'l', relation::bigint, mode FROM l
 UNION ALL
-SELECT 'f', c.oid::bigint, c.relfilenode::text FROM pg_class c WHERE c.oid = ANY(%(oids)s::oid[])
+SELECT 'f', c.oid::bigint, c.relfilenode::text FROM pg_class c
+ WHERE c.oid IN (SELECT relation FROM l)
 UNION ALL
 SELECT 's', s.relid::bigint, s.seq_scan::text FROM pg_stat_xact_user_tables s
- WHERE s.relid = ANY(%(oids)s::oid[])
+ WHERE s.relid IN (SELECT relation FROM l)
+"""
+
+#: At the start of a transaction: the locks already held, and every scan counter that is
+#: not zero (from PostgreSQL 15 on, ``pg_stat_xact_*`` also counts what earlier
+#: transactions of the session have not flushed yet; a table not listed starts at 0).
+BASELINE_QUERY = """
+SELECT 'l', l.relation::bigint, l.mode FROM pg_locks l
+ WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted
+   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+UNION ALL
+SELECT 's', s.relid::bigint, s.seq_scan::text FROM pg_stat_xact_user_tables s
+ WHERE s.seq_scan > 0
 """
 
 SAMPLE_QUERY = """
@@ -137,7 +157,7 @@ SELECT t.relname, pg_get_constraintdef(c.oid)
 FROM pg_constraint c
 JOIN pg_class t ON t.oid = c.conrelid
 JOIN pg_namespace n ON n.oid = t.relnamespace
-WHERE c.contype = 'c' AND c.convalidated
+WHERE c.contype = 'c' AND c.convalidated AND cardinality(c.conkey) = 1
   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
 """
 _IS_NOT_NULL = re.compile(r'^CHECK \(\(?("(?:[^"]|"")+"|[a-z_][a-z0-9_$]*) IS NOT NULL\)?\)$')
@@ -205,7 +225,7 @@ class Tracer(StatementHooks):
 
     def observe(self, connection: Any) -> Observation | None:
         raw = connection.connection
-        rows = raw.execute(OBSERVE_QUERY, {"oids": self.snapshot.oids}).fetchall()
+        rows = raw.execute(OBSERVE_QUERY, prepare=True).fetchall()
         return self._digest(rows)
 
     def end_operation(self, connection: Any, op: OperationRecord) -> None:
@@ -270,8 +290,11 @@ class Tracer(StatementHooks):
         from here; nothing is flushed while a transaction is open.
         """
         self._need_baseline = False
-        rows = connection.connection.execute(OBSERVE_QUERY, {"oids": self.snapshot.oids}).fetchall()
+        rels = self.snapshot.relations
+        rows = connection.connection.execute(BASELINE_QUERY, prepare=True).fetchall()
         for kind, oid, value in rows:
+            if oid not in rels:
+                continue
             if kind == "l":
                 self._held.add((oid, value))
             elif kind == "s":
@@ -283,6 +306,8 @@ class Tracer(StatementHooks):
         rewrites: list[str] = []
         scans: list[tuple[str, int]] = []
         for kind, oid, value in rows:
+            if oid not in rels:
+                continue  # a catalog, or a relation the change created
             if kind == "l":
                 held.add((oid, value))
             elif kind == "f":
