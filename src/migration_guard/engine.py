@@ -29,6 +29,7 @@ import psycopg
 from django.db import DEFAULT_DB_ALIAS, router
 from django.db import Error as DjangoDatabaseError
 from django.db.migrations.executor import MigrationExecutor
+from django.db.migrations.recorder import MigrationRecorder
 from django.db.migrations.state import ProjectState
 
 from .cache import BaseStateCache, Entry
@@ -209,6 +210,7 @@ def run_audit(request: AuditRequest, progress: Progress = _noop) -> AuditReport:
                 pg = _pg_facts(config, server.server_version, stats)
                 output = stack.enter_context(captured())
                 run = _Run(request, change, order, connection, info, pg, lock_timeout, progress)
+                run.loader = loader
                 run.output = output
                 results = run.execute(server, cache)
                 results, size_notes = attach_sizes(results, stats, info)
@@ -359,6 +361,8 @@ class _Run:
         self.pg = pg
         self.lock_timeout = lock_timeout
         self.progress = progress
+        #: The graph loaded from disk for the selection (None: the executor loads its own).
+        self.loader: Any = None
         self.notes: list[str] = []
         #: What migration code prints goes here, taken per migration.
         self.output: Capture | None = None
@@ -377,7 +381,7 @@ class _Run:
         self.watchdog = Watchdog(self.config.migration_timeout, progress, lambda: self.connection)
 
     def execute(self, server: Any, cache: _CacheUse) -> list[MigrationResult]:
-        executor = MigrationExecutor(self.connection)
+        executor = _executor(self.connection, self.loader)
         loader = executor.loader
         targets = set(self.change.targets) | {key for key, _ in self.order.joined}
         plan = self.order.keys
@@ -606,6 +610,23 @@ class _Run:
             trace=observed_operations(record) if self.config.trace else (),
             output=record.output,
         )
+
+
+def _executor(connection: Any, loader: Any | None) -> MigrationExecutor:
+    """Django's executor on ``connection``, with the graph already loaded from disk.
+
+    ``MigrationExecutor(connection)`` would import and link every migration file
+    again (and read the scratch database's ``django_migrations``); the audit's
+    plan comes from the disk-only graph, so the executor uses that one.
+    """
+    if loader is None:
+        return MigrationExecutor(connection)
+    executor = MigrationExecutor.__new__(MigrationExecutor)
+    executor.connection = connection
+    executor.loader = loader
+    executor.recorder = MigrationRecorder(connection)
+    executor.progress_callback = None
+    return executor
 
 
 def _os_error_text(exc: OSError) -> str:
