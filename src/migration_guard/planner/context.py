@@ -9,15 +9,24 @@ database: the connection object is only used for its ``ops`` and schema editor.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, TypeAlias
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.utils import names_digest
+from django.db.migrations.operations.base import Operation
 from django.db.migrations.state import ProjectState
 
 from ..conf import Config
 from ..pgversion import PgFacts
 from .model import RunSQLSpec, SourceOp
+
+#: The Django objects strategies handle: a model field (bound to a rendered model or
+#: not), a model class, a migration operation. Named for the reader; fields and models
+#: stay dynamically typed because django-stubs' ``Field`` and ``Options`` lack what the
+#: planner reads (``db_index``, ``target_field``, ``get_field`` narrowed to fields).
+DjangoField: TypeAlias = Any
+DjangoModel: TypeAlias = Any
+DjangoOperation: TypeAlias = Operation
 
 #: Longest identifier PostgreSQL keeps (NAMEDATALEN - 1).
 MAX_IDENTIFIER = 63

@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from django.db import migrations, models
 from django.db.models import NOT_PROVIDED
 
-from ..model import Chain, DjangoOp, OpSpec, RunSQLSpec, SeparateSpec, SourceOp, Step
+from ..model import Chain, DjangoOp, OpSpec, SeparateSpec, SourceOp, Step
 
 if TYPE_CHECKING:
-    from ..context import OpContext, PlanContext
+    from ..context import DjangoField, DjangoOperation, OpContext, PlanContext
 
 _REGISTRY: dict[str, type[Strategy]] = {}
 
@@ -111,18 +111,18 @@ def passthrough(ctx: OpContext, *, atomic: bool = True) -> Chain:
     return Chain(strategy="carried-over", steps=[step], index=ctx.index, planned=False)
 
 
-def _is_django_model_op(op: Any) -> bool:
+def _is_django_model_op(op: DjangoOperation) -> bool:
     return type(op).__module__.startswith("django.") and not isinstance(op, _OPAQUE_OPS)
 
 
-def _describe(op: Any) -> str:
+def _describe(op: DjangoOperation) -> str:
     try:
         return str(op.describe())
     except Exception:  # pragma: no cover - third-party operations
         return type(op).__name__
 
 
-def _slug_of(op: Any) -> str:
+def _slug_of(op: DjangoOperation) -> str:
     if isinstance(op, migrations.RunPython):
         name = getattr(op.code, "__name__", "") or "python"
         return f"run_{name}" if name != "<lambda>" else "run_python"
@@ -134,7 +134,7 @@ def _slug_of(op: Any) -> str:
         return ""
 
 
-def operation_keys(op: Any, app_label: str) -> set[str]:
+def operation_keys(op: DjangoOperation, app_label: str) -> set[str]:
     """State keys an operation touches: ``app.model`` or ``app.model.field``."""
     model = getattr(op, "model_name_lower", None)
     if model is None and hasattr(op, "name_lower") and not hasattr(op, "model_name"):
@@ -165,6 +165,7 @@ def keys_conflict(a: Iterable[str], b: Iterable[str]) -> bool:
 
 
 # -- facts about a field -------------------------------------------------------------
+
 
 #: Functions whose value changes per row: a DEFAULT using one rewrites the table.
 VOLATILE_FUNCTIONS = frozenset(
@@ -204,8 +205,8 @@ class FieldFacts:
     db_type: str
     null: bool
     #: The field of the operation (unbound, serializable) and the rendered one.
-    op_field: Any
-    field: Any
+    op_field: DjangoField
+    field: DjangoField
     pk_name: str
     pk_column: str
     has_default: bool = False
@@ -250,7 +251,7 @@ class FieldFacts:
 
 
 def field_facts(
-    ctx: OpContext, model_name: str, name: str, op_field: Any, *, after: bool = True
+    ctx: OpContext, model_name: str, name: str, op_field: DjangoField, *, after: bool = True
 ) -> FieldFacts:
     state = ctx.after if after else ctx.before
     model = state.apps.get_model(ctx.app_label, model_name)
@@ -296,7 +297,7 @@ def field_facts(
     return facts
 
 
-def clone_field(field: Any, **changes: Any) -> Any:
+def clone_field(field: DjangoField, **changes: Any) -> DjangoField:
     """A copy of an (unbound) field with some constructor arguments changed.
 
     ``NOT_PROVIDED`` as a value removes the argument.
@@ -310,7 +311,7 @@ def clone_field(field: Any, **changes: Any) -> Any:
     return field.__class__(*args, **kwargs)
 
 
-def bare_field(facts: FieldFacts, **changes: Any) -> Any:
+def bare_field(facts: FieldFacts, **changes: Any) -> DjangoField:
     """The field as a bare column: no unique, no index, no foreign key constraint."""
     strip: dict[str, Any] = {}
     _name, _path, _args, kwargs = facts.op_field.deconstruct()
@@ -394,7 +395,7 @@ def needs_followups(facts: FieldFacts) -> bool:
     return bool(facts.check_sql or facts.foreign_key or facts.unique or facts.index)
 
 
-def implicit_empty_default(field: Any) -> bool:
+def implicit_empty_default(field: DjangoField) -> bool:
     """A blank CharField/TextField without default: Django fills existing rows with ''."""
     return (
         not field.null
@@ -473,7 +474,7 @@ def add_field_chain(
     facts: FieldFacts,
     *,
     column_ops: list[OpSpec],
-    state_field: Any,
+    state_field: DjangoField,
     slug: str,
     title: str,
     why: str,
@@ -555,28 +556,3 @@ __all__ = [
     "operation_keys",
     "passthrough",
 ]
-
-
-def validate_constraint_step(
-    plan: Any, *, strategy: str, table: str, name: str, key: str, slug: str, title: str, why: str
-) -> Step:
-    """``VALIDATE CONSTRAINT`` alone in its migration: a scan under SHARE UPDATE EXCLUSIVE."""
-    q = plan.quote
-    return Step(
-        strategy=strategy,
-        slug=slug,
-        phase="enforce",
-        title=title,
-        why=why,
-        operations=[
-            RunSQLSpec(
-                sql=f"ALTER TABLE {q(table)} VALIDATE CONSTRAINT {q(name)}",
-                reverse=None,
-                comment="A validated constraint cannot be made NOT VALID again: nothing to undo.",
-                scans=frozenset({table}),
-            )
-        ],
-        separate=True,
-        scans=frozenset({table}),
-        models=frozenset({key}),
-    )

@@ -17,9 +17,9 @@ Also a new field's follow-up, when another strategy owns its column.
 
 from __future__ import annotations
 
-from typing import Any
-
-from ..model import Chain, Step
+from ..context import DjangoField, DjangoModel, OpContext, PlanContext
+from ..model import Chain, OpSpec, Step
+from ..steps import build_ops, build_step, field_index_sql, validate_constraint_step
 from ..writer import text
 from .base import (
     FieldFacts,
@@ -29,15 +29,13 @@ from .base import (
     field_facts,
     new_field_strategy,
     plain_column_ops,
-    validate_constraint_step,
 )
-from .concurrent_index import build_ops, build_step, field_index_sql
 
 ID = "foreign-key-not-valid"
 SUFFIX = "_fk_%(to_table)s_%(to_column)s"
 
 
-def fk_sql(plan: Any, model: Any, field: Any) -> tuple[str, str, str]:
+def fk_sql(plan: PlanContext, model: DjangoModel, field: DjangoField) -> tuple[str, str, str]:
     """(ADD CONSTRAINT ... NOT VALID, its reverse, the constraint name) as Django names it."""
     editor = plan.editor()
     statement = editor._create_fk_sql(model, field, SUFFIX)
@@ -46,7 +44,9 @@ def fk_sql(plan: Any, model: Any, field: Any) -> tuple[str, str, str]:
     return f"{statement} NOT VALID", f"ALTER TABLE {table} DROP CONSTRAINT {plan.quote(name)}", name
 
 
-def validate_step(plan: Any, *, table: str, name: str, key: str, slug: str, to_table: str) -> Step:
+def validate_step(
+    plan: PlanContext, *, table: str, name: str, key: str, slug: str, to_table: str
+) -> Step:
     return validate_constraint_step(
         plan,
         strategy=ID,
@@ -67,10 +67,10 @@ class ForeignKeyNotValid(Strategy):
     summary = "column + FOREIGN KEY NOT VALID, index CONCURRENTLY, then VALIDATE CONSTRAINT"
     priority = 40
 
-    def matches(self, ctx: Any) -> bool:
+    def matches(self, ctx: OpContext) -> bool:
         return new_field_strategy(ctx) == ID
 
-    def plan(self, ctx: Any) -> Chain:
+    def plan(self, ctx: OpContext) -> Chain:
         op = ctx.operation
         facts = field_facts(ctx, op.model_name, op.name, op.field)
         target = facts.field.target_field.model._meta.db_table
@@ -87,7 +87,7 @@ class ForeignKeyNotValid(Strategy):
             why=text(ID, "expand", table=facts.table, column=facts.column, to_table=target),
         )
 
-    def field_followups(self, ctx: Any, facts: FieldFacts) -> FieldPart | None:
+    def field_followups(self, ctx: OpContext, facts: FieldFacts) -> FieldPart | None:
         if not facts.foreign_key:
             return None
         plan = ctx.plan
@@ -95,7 +95,7 @@ class ForeignKeyNotValid(Strategy):
         field = facts.field
         add, drop, name = fk_sql(plan, model, field)
         target = field.target_field.model._meta.db_table
-        inline = [
+        inline: list[OpSpec] = [
             plan.sql(
                 add,
                 drop,

@@ -25,8 +25,10 @@ from typing import Any
 
 from django.db import migrations
 
-from ..model import Chain, CodeBlock, DjangoOp, RunPythonSpec, Step
-from ..writer import code, render, text
+from ..context import OpContext, PlanContext
+from ..model import Chain, DjangoOp, OpSpec, Step
+from ..steps import backfill_step, not_null_steps
+from ..writer import text
 from .base import (
     NOT_PROVIDED,
     FieldFacts,
@@ -37,77 +39,8 @@ from .base import (
     field_facts,
     new_field_strategy,
 )
-from .set_not_null import not_null_steps
 
 ID = "not-null-backfill"
-
-
-def batch_size_block(batch_size: int) -> CodeBlock:
-    return CodeBlock(name="BATCH_SIZE", text=render("batch_size.py.j2", batch_size=batch_size))
-
-
-def backfill_step(
-    plan: Any,
-    *,
-    strategy: str,
-    app_label: str,
-    model_class: str,
-    model_key: str,
-    table: str,
-    column: str,
-    field_name: str,
-    mode: str,
-    why: str,
-    title: str,
-    slug: str,
-    update_sql: str | None = None,
-    value_source: str | None = None,
-    value_imports: frozenset[str] = frozenset(),
-    release: int = 1,
-    function: str | None = None,
-) -> Step:
-    """A non-atomic RunPython step filling a column in primary key batches.
-
-    ``mode``: ``python`` (the field's callable default, per row), ``value`` (one
-    value, ``value_source``) or ``sql`` (``update_sql`` with ``%s`` for the batch's
-    primary keys).
-    """
-    function = function or f"backfill_{model_class.lower()}_{field_name}"
-    body = code(
-        "",
-        "backfill",
-        function=function,
-        docstring=f"Fill {table}.{column} for existing rows.",
-        app_label=app_label,
-        model_class=model_class,
-        field_name=field_name,
-        mode=mode,
-        update_sql=update_sql,
-        value_source=value_source,
-        label=f"{table}.{column}",
-    )
-    return Step(
-        strategy=strategy,
-        slug=slug,
-        phase="backfill",
-        title=title,
-        why=why,
-        operations=[RunPythonSpec(code=function)],
-        atomic=False,
-        data=True,
-        release=release,
-        models=frozenset({model_key}),
-        code=(
-            batch_size_block(plan.batch_size),
-            CodeBlock(
-                name=function,
-                text=body,
-                imports=frozenset(
-                    {"import time", "from django.db import transaction", *value_imports}
-                ),
-            ),
-        ),
-    )
 
 
 def _computed_by(facts: FieldFacts) -> str:
@@ -127,17 +60,17 @@ class NotNullBackfill(Strategy):
     summary = "add nullable, backfill in batches, then NOT NULL via CHECK NOT VALID + VALIDATE"
     priority = 20
 
-    def matches(self, ctx: Any) -> bool:
+    def matches(self, ctx: OpContext) -> bool:
         return new_field_strategy(ctx) == ID
 
-    def plan(self, ctx: Any) -> Chain:
+    def plan(self, ctx: OpContext) -> Chain:
         op = ctx.operation
         plan = ctx.plan
         facts = field_facts(ctx, op.model_name, op.name, op.field)
         q = plan.quote
         volatile_default = facts.db_default_sql if facts.db_default_volatile else None
         if facts.check_sql:
-            column_ops: list[Any] = [
+            column_ops: list[OpSpec] = [
                 plan.sql(
                     f"ALTER TABLE {q(facts.table)} ADD COLUMN "
                     + column_definition(ctx, facts, default_sql=None, not_null=False),
@@ -232,7 +165,9 @@ class NotNullBackfill(Strategy):
             "mode": "python",
         }
 
-    def _backfill(self, plan: Any, facts: FieldFacts, *, release: int, catch_up: bool) -> Step:
+    def _backfill(
+        self, plan: PlanContext, facts: FieldFacts, *, release: int, catch_up: bool
+    ) -> Step:
         mode = "python"
         update_sql = None
         if facts.db_default_volatile:
@@ -256,7 +191,7 @@ class NotNullBackfill(Strategy):
             catch_up=catch_up,
         )
 
-    def _backfill_from(self, plan: Any, *, catch_up: bool, release: int, **kw: Any) -> Step:
+    def _backfill_from(self, plan: PlanContext, *, catch_up: bool, release: int, **kw: Any) -> Step:
         why = text(
             ID,
             "backfill",
@@ -277,7 +212,7 @@ class NotNullBackfill(Strategy):
             **kw,
         )
 
-    def resume(self, data: Mapping[str, Any], plan: Any) -> list[Step]:
+    def resume(self, data: Mapping[str, Any], plan: PlanContext) -> list[Step]:
         key = f"{data['app_label']}.{data['model_name']}.{str(data['field']).lower()}"
         backfill = self._backfill_from(
             plan,

@@ -20,10 +20,9 @@ them are left as they are: their join tables would need renaming too.
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db import migrations
 
+from ..context import OpContext
 from ..model import Chain, DjangoOp, ModelEdit, SeparateSpec, Step
 from ..writer import text
 from .base import Strategy, clone_field
@@ -31,7 +30,7 @@ from .base import Strategy, clone_field
 ID = "rename-state-only"
 
 
-def m2m_named_after(ctx: Any, model_name: str) -> list[str]:
+def m2m_named_after(ctx: OpContext, model_name: str) -> list[str]:
     """Auto-created many-to-many tables whose names or columns follow the model's."""
     model = ctx.model_before(model_name)
     out = []
@@ -52,7 +51,7 @@ class RenameStateOnly(Strategy):
     summary = "state-only rename; models keep the old db_column / db_table (no SQL)"
     priority = 55
 
-    def matches(self, ctx: Any) -> bool:
+    def matches(self, ctx: OpContext) -> bool:
         op = ctx.operation
         if isinstance(op, migrations.RenameField):
             if not ctx.existing(op.model_name):
@@ -70,12 +69,12 @@ class RenameStateOnly(Strategy):
             )
         return False
 
-    def plan(self, ctx: Any) -> Chain:
+    def plan(self, ctx: OpContext) -> Chain:
         if isinstance(ctx.operation, migrations.RenameField):
             return self._field(ctx)
         return self._model(ctx)
 
-    def _field(self, ctx: Any) -> Chain:
+    def _field(self, ctx: OpContext) -> Chain:
         op = ctx.operation
         model_state = ctx.before.models[(ctx.app_label, op.model_name_lower)]
         old = ctx.model_before(op.model_name)._meta.get_field(op.old_name)
@@ -133,7 +132,7 @@ class RenameStateOnly(Strategy):
         )
         return chain
 
-    def _model(self, ctx: Any) -> Chain:
+    def _model(self, ctx: OpContext) -> Chain:
         op = ctx.operation
         old = ctx.model_before(op.old_name)
         new = ctx.model_after(op.new_name)

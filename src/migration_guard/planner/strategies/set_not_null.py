@@ -29,99 +29,16 @@ from typing import Any
 from django.db import migrations
 from django.db.migrations.writer import MigrationWriter
 
+from ..context import DjangoField, OpContext, PlanContext
 from ..model import Chain, DjangoOp, SeparateSpec, Step
+from ..steps import backfill_step, not_null_steps
 from ..writer import text
 from .base import Strategy, field_facts
 
 ID = "set-not-null"
 
 
-def not_null_steps(
-    plan: Any,
-    *,
-    strategy: str,
-    table: str,
-    column: str,
-    key: str,
-    slug: str,
-    state_ops: tuple[Any, ...] = (),
-    release: int = 1,
-    note: str = "",
-) -> list[Step]:
-    """The two steps that make ``table.column`` NOT NULL without a long lock."""
-    q = plan.quote
-    pg18 = plan.pg.has_not_null_not_valid
-    name = plan.identifier(table, column, suffix="not_null")
-    t, c, n = q(table), q(column), q(name)
-    context = dict(table=table, column=column, pg18=pg18, note=note)
-    if pg18:
-        first = plan.sql(
-            f"ALTER TABLE {t} ADD CONSTRAINT {n} NOT NULL {c} NOT VALID",
-            f"ALTER TABLE {t} ALTER COLUMN {c} DROP NOT NULL",
-            locks=(table,),
-        )
-        second = [plan.sql(f"ALTER TABLE {t} VALIDATE CONSTRAINT {n}", None, scans=(table,))]
-    else:
-        first = plan.sql(
-            f"ALTER TABLE {t} ADD CONSTRAINT {n} CHECK ({c} IS NOT NULL) NOT VALID",
-            f"ALTER TABLE {t} DROP CONSTRAINT {n}",
-            locks=(table,),
-        )
-        second = [
-            plan.sql(f"ALTER TABLE {t} VALIDATE CONSTRAINT {n}", None, scans=(table,)),
-            plan.sql(
-                f"ALTER TABLE {t} ALTER COLUMN {c} SET NOT NULL",
-                f"ALTER TABLE {t} ALTER COLUMN {c} DROP NOT NULL",
-                comment="No scan: the validated CHECK proves there is no NULL (PostgreSQL 12+).",
-                locks=(table,),
-            ),
-            plan.sql(
-                f"ALTER TABLE {t} DROP CONSTRAINT {n}",
-                f"ALTER TABLE {t} ADD CONSTRAINT {n} CHECK ({c} IS NOT NULL) NOT VALID",
-                locks=(table,),
-            ),
-        ]
-    ops: list[Any] = list(second)
-    if state_ops:
-        # VALIDATE stays an operation of its own: its long scan holds no blocking lock.
-        ops = [
-            second[0],
-            SeparateSpec(state=tuple(DjangoOp(o) for o in state_ops), database=tuple(second[1:])),
-        ]
-    what = "NOT NULL" if pg18 else f"CHECK ({column} IS NOT NULL)"
-    return [
-        Step(
-            strategy=strategy,
-            slug=f"{slug}_not_null_not_valid",
-            phase="enforce",
-            title=f"Add {what} NOT VALID on {table}.{column}",
-            why=text(ID, "not_valid", **context),
-            operations=[first],
-            release=release,
-            locks=frozenset({table}),
-            models=frozenset({key}),
-            needs_major=18 if pg18 else 12,
-        ),
-        Step(
-            strategy=strategy,
-            slug=f"{slug}_validate_not_null",
-            phase="enforce",
-            title=f"Validate, then {table}.{column} SET NOT NULL"
-            if not pg18
-            else f"Validate NOT NULL on {table}.{column}",
-            why=text(ID, "validate", state=bool(state_ops), **context),
-            operations=ops,
-            release=release,
-            separate=True,
-            locks=frozenset({table}),
-            scans=frozenset({table}),
-            models=frozenset({key}),
-            needs_major=18 if pg18 else 12,
-        ),
-    ]
-
-
-def db_kwargs_differ(old: Any, new: Any) -> set[str]:
+def db_kwargs_differ(old: DjangoField, new: DjangoField) -> set[str]:
     """Constructor arguments that differ between two fields, schema-relevant ones only."""
     _, old_path, old_args, old_kwargs = old.deconstruct()
     _, new_path, new_args, new_kwargs = new.deconstruct()
@@ -141,7 +58,7 @@ def db_kwargs_differ(old: Any, new: Any) -> set[str]:
 _MISSING = object()
 
 
-def altered_field(ctx: Any) -> tuple[Any, Any] | None:
+def altered_field(ctx: OpContext) -> tuple[DjangoField, DjangoField] | None:
     """(old, new) rendered fields of an AlterField on an existing table, else None."""
     op = ctx.operation
     if not isinstance(op, migrations.AlterField) or not ctx.existing(op.model_name):
@@ -162,7 +79,7 @@ class SetNotNull(Strategy):
     summary = "state now; next release: CHECK NOT VALID, then VALIDATE + SET NOT NULL + DROP CHECK"
     priority = 30
 
-    def matches(self, ctx: Any) -> bool:
+    def matches(self, ctx: OpContext) -> bool:
         fields = altered_field(ctx)
         if fields is None:
             return False
@@ -171,7 +88,7 @@ class SetNotNull(Strategy):
             return False
         return db_kwargs_differ(old, new) <= {"null", "default"}
 
-    def plan(self, ctx: Any) -> Chain:
+    def plan(self, ctx: OpContext) -> Chain:
         op = ctx.operation
         facts = field_facts(ctx, op.model_name, op.name, op.field)
         state_op = migrations.AlterField(
@@ -242,9 +159,9 @@ class SetNotNull(Strategy):
             mode = "python"
         return {"mode": mode, "value_source": source, "imports": sorted(imports)}
 
-    def _fill_step(self, plan: Any, facts: Any, fill: Mapping[str, Any], *, catch_up: bool) -> Step:
-        from .not_null_backfill import backfill_step
-
+    def _fill_step(
+        self, plan: PlanContext, facts: Any, fill: Mapping[str, Any], *, catch_up: bool
+    ) -> Step:
         source = fill["value_source"]
         return backfill_step(
             plan,
@@ -272,7 +189,7 @@ class SetNotNull(Strategy):
             function=f"fill_{facts.model_name}_{facts.name}",
         )
 
-    def resume(self, data: Mapping[str, Any], plan: Any) -> list[Step]:
+    def resume(self, data: Mapping[str, Any], plan: PlanContext) -> list[Step]:
         if data.get("kind") != "enforce":
             raise ValueError(f"unknown {ID} step {data.get('kind')!r}")
         facts = _Resumed(data)

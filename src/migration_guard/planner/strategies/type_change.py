@@ -31,17 +31,10 @@ from typing import Any
 
 from django.db import migrations
 
+from ..context import OpContext, PlanContext
 from ..model import Chain, Step
+from ..steps import ColumnCopy, CopyTexts, column_copy_steps, contract_steps
 from ..writer import text
-from ._column_copy import (
-    ColumnCopy,
-    contract_resume,
-    contract_steps,
-    copy_backfill_step,
-    expand_step,
-    switch_step,
-    validate_step,
-)
 from ._refuse import copy_obstacles
 from .base import Strategy, field_facts
 from .set_not_null import altered_field, db_kwargs_differ
@@ -90,7 +83,7 @@ class TypeChangeExpandContract(Strategy):
     summary = "expand/contract: new column + trigger, backfill, switch names; next release: drop"
     priority = 35
 
-    def matches(self, ctx: Any) -> bool:
+    def matches(self, ctx: OpContext) -> bool:
         fields = altered_field(ctx)
         if fields is None:
             return False
@@ -103,7 +96,7 @@ class TypeChangeExpandContract(Strategy):
             return False
         return db_kwargs_differ(old, new) <= TYPE_ARGUMENTS
 
-    def plan(self, ctx: Any) -> Chain:
+    def plan(self, ctx: OpContext) -> Chain:
         op = ctx.operation
         plan = ctx.plan
         old, new = altered_field(ctx)  # type: ignore[misc]
@@ -150,44 +143,21 @@ class TypeChangeExpandContract(Strategy):
             not_null=copy.not_null,
             batch_size=plan.batch_size,
         )
-        steps: list[Step] = [
-            expand_step(
-                plan,
-                copy,
-                why=text(ID, "expand", **context),
-                title=f"Add {copy.table}.{copy.new_column} {new_type}, kept in step by a trigger",
-                slug=f"expand_{copy.model_name}_{copy.field_name}",
-            ),
-            copy_backfill_step(plan, copy, why=text(ID, "backfill", **context)),
-        ]
-        if copy.not_null:
-            steps.append(validate_step(plan, copy))
-        steps.append(
-            switch_step(
-                plan,
-                copy,
-                state_ops=(
-                    migrations.AlterField(model_name=op.model_name, name=op.name, field=op.field),
-                ),
-                why=text(ID, "switch", **context),
-                title=f"Switch {copy.table}.{copy.old_column} to {new_type} "
-                "(the columns swap names)",
-                slug=f"switch_{copy.model_name}_{copy.field_name}",
-            )
+        texts = CopyTexts(
+            expand_why=text(ID, "expand", **context),
+            expand_title=f"Add {copy.table}.{copy.new_column} {new_type}, kept in step by a "
+            "trigger",
+            expand_slug=f"expand_{copy.model_name}_{copy.field_name}",
+            backfill_why=text(ID, "backfill", **context),
+            switch_why=text(ID, "switch", **context),
+            switch_title=f"Switch {copy.table}.{copy.old_column} to {new_type} "
+            "(the columns swap names)",
+            switch_slug=f"switch_{copy.model_name}_{copy.field_name}",
+            contract_title=f"Drop the old column of {copy.table}.{copy.old_column} ({old_type})",
+            contract_slug=f"drop_{copy.model_name}_{copy.field_name}_old",
         )
-        steps.append(
-            Step(
-                strategy=ID,
-                slug=f"drop_{copy.model_name}_{copy.field_name}_old",
-                phase="contract",
-                title=f"Drop the old column of {copy.table}.{copy.old_column} ({old_type})",
-                why="",
-                operations=[],
-                release=2,
-                resume=contract_resume(plan, copy),
-                models=frozenset({copy.key}),
-            )
-        )
+        state = migrations.AlterField(model_name=op.model_name, name=op.name, field=op.field)
+        steps: list[Step] = column_copy_steps(plan, copy, state_ops=(state,), texts=texts)
         chain = Chain(strategy=ID, steps=steps, index=ctx.index)
         chain.notes.append(
             f"Deploy: ship release 1 (expand, backfill, switch of {copy.table}.{copy.old_column}); "
@@ -197,7 +167,7 @@ class TypeChangeExpandContract(Strategy):
         )
         return chain
 
-    def resume(self, data: Mapping[str, Any], plan: Any) -> list[Step]:
+    def resume(self, data: Mapping[str, Any], plan: PlanContext) -> list[Step]:
         copy = ColumnCopy.from_json(data["copy"])
         return contract_steps(
             plan,

@@ -1,0 +1,643 @@
+"""The steps plans are made of: one builder per kind of deploy work, shared by the strategies.
+
+A strategy reads as the list of steps it plans; the SQL of each kind of step
+lives here, once:
+
+* :func:`validate_constraint_step`: ``VALIDATE CONSTRAINT`` alone in its migration;
+* :func:`not_null_steps`: NOT NULL without a long ACCESS EXCLUSIVE (CHECK NOT
+  VALID, VALIDATE, SET NOT NULL; PostgreSQL 18: NOT NULL NOT VALID);
+* :func:`build_step` and the index helpers: ``CREATE``/``DROP INDEX
+  CONCURRENTLY`` with Django's own index names;
+* :func:`backfill_step`: a non-atomic RunPython filling a column in batches;
+* :func:`column_copy_steps` and :func:`contract_steps`: expand/contract of one
+  column (a second column kept in step by a trigger, a backfill, a switch; the
+  old column dropped in the next release), for type changes and column renames.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .model import CodeBlock, DjangoOp, OpSpec, RunPythonSpec, RunSQLSpec, SeparateSpec, Step
+from .writer import code, render, text
+
+if TYPE_CHECKING:
+    from django.db.models import Field, Model
+
+    from .context import PlanContext
+
+# -- constraints ---------------------------------------------------------------------------
+
+
+def validate_constraint_step(
+    plan: PlanContext,
+    *,
+    strategy: str,
+    table: str,
+    name: str,
+    key: str,
+    slug: str,
+    title: str,
+    why: str,
+) -> Step:
+    """``VALIDATE CONSTRAINT`` alone in its migration: a scan under SHARE UPDATE EXCLUSIVE."""
+    q = plan.quote
+    return Step(
+        strategy=strategy,
+        slug=slug,
+        phase="enforce",
+        title=title,
+        why=why,
+        operations=[
+            RunSQLSpec(
+                sql=f"ALTER TABLE {q(table)} VALIDATE CONSTRAINT {q(name)}",
+                reverse=None,
+                comment="A validated constraint cannot be made NOT VALID again: nothing to undo.",
+                scans=frozenset({table}),
+            )
+        ],
+        separate=True,
+        scans=frozenset({table}),
+        models=frozenset({key}),
+    )
+
+
+def not_null_steps(
+    plan: PlanContext,
+    *,
+    strategy: str,
+    table: str,
+    column: str,
+    key: str,
+    slug: str,
+    state_ops: tuple[Any, ...] = (),
+    release: int = 1,
+    note: str = "",
+) -> list[Step]:
+    """The two steps that make ``table.column`` NOT NULL without a long lock.
+
+    1. (atomic) ``CHECK (c IS NOT NULL) NOT VALID`` (PostgreSQL 18: ``NOT NULL c NOT
+       VALID``): milliseconds of ACCESS EXCLUSIVE, no scan;
+    2. (atomic, its own transaction) ``VALIDATE CONSTRAINT`` (SHARE UPDATE EXCLUSIVE),
+       then ``SET NOT NULL`` without a scan (PostgreSQL 12+) and the CHECK dropped.
+       ``state_ops`` (Django's state) join this step.
+    """
+    q = plan.quote
+    pg18 = plan.pg.has_not_null_not_valid
+    name = plan.identifier(table, column, suffix="not_null")
+    t, c, n = q(table), q(column), q(name)
+    context = dict(table=table, column=column, pg18=pg18, note=note)
+    if pg18:
+        first = plan.sql(
+            f"ALTER TABLE {t} ADD CONSTRAINT {n} NOT NULL {c} NOT VALID",
+            f"ALTER TABLE {t} ALTER COLUMN {c} DROP NOT NULL",
+            locks=(table,),
+        )
+        second = [plan.sql(f"ALTER TABLE {t} VALIDATE CONSTRAINT {n}", None, scans=(table,))]
+    else:
+        first = plan.sql(
+            f"ALTER TABLE {t} ADD CONSTRAINT {n} CHECK ({c} IS NOT NULL) NOT VALID",
+            f"ALTER TABLE {t} DROP CONSTRAINT {n}",
+            locks=(table,),
+        )
+        second = [
+            plan.sql(f"ALTER TABLE {t} VALIDATE CONSTRAINT {n}", None, scans=(table,)),
+            plan.sql(
+                f"ALTER TABLE {t} ALTER COLUMN {c} SET NOT NULL",
+                f"ALTER TABLE {t} ALTER COLUMN {c} DROP NOT NULL",
+                comment="No scan: the validated CHECK proves there is no NULL (PostgreSQL 12+).",
+                locks=(table,),
+            ),
+            plan.sql(
+                f"ALTER TABLE {t} DROP CONSTRAINT {n}",
+                f"ALTER TABLE {t} ADD CONSTRAINT {n} CHECK ({c} IS NOT NULL) NOT VALID",
+                locks=(table,),
+            ),
+        ]
+    ops: list[OpSpec] = list(second)
+    if state_ops:
+        # VALIDATE stays an operation of its own: its long scan holds no blocking lock.
+        ops = [
+            second[0],
+            SeparateSpec(state=tuple(DjangoOp(o) for o in state_ops), database=tuple(second[1:])),
+        ]
+    what = "NOT NULL" if pg18 else f"CHECK ({column} IS NOT NULL)"
+    return [
+        Step(
+            strategy=strategy,
+            slug=f"{slug}_not_null_not_valid",
+            phase="enforce",
+            title=f"Add {what} NOT VALID on {table}.{column}",
+            why=text("set-not-null", "not_valid", **context),
+            operations=[first],
+            release=release,
+            locks=frozenset({table}),
+            models=frozenset({key}),
+            needs_major=18 if pg18 else 12,
+        ),
+        Step(
+            strategy=strategy,
+            slug=f"{slug}_validate_not_null",
+            phase="enforce",
+            title=f"Validate, then {table}.{column} SET NOT NULL"
+            if not pg18
+            else f"Validate NOT NULL on {table}.{column}",
+            why=text("set-not-null", "validate", state=bool(state_ops), **context),
+            operations=ops,
+            release=release,
+            separate=True,
+            locks=frozenset({table}),
+            scans=frozenset({table}),
+            models=frozenset({key}),
+            needs_major=18 if pg18 else 12,
+        ),
+    ]
+
+
+# -- indexes ------------------------------------------------------------------------------
+
+#: (CREATE ... CONCURRENTLY, DROP ... CONCURRENTLY, index name)
+IndexSQL = tuple[str, str, str]
+
+
+def recovery_note(names: Sequence[str], plan: PlanContext) -> str:
+    q = plan.quote
+    drops = "; ".join(f"DROP INDEX CONCURRENTLY IF EXISTS {q(n)}" for n in names)
+    return (
+        "If a CONCURRENTLY build fails (lock timeout, deadlock, duplicate values), it leaves "
+        f"an INVALID index behind: run {drops}; then migrate again."
+    )
+
+
+def drop_index_sql(plan: PlanContext, name: str) -> str:
+    return f"DROP INDEX CONCURRENTLY IF EXISTS {plan.quote(name)}"
+
+
+def field_index_sql(
+    plan: PlanContext, model: type[Model], field: Field[Any, Any], *, unique: bool = False
+) -> list[IndexSQL]:
+    """The index Django gives a field, and its ``_like`` index (varchar/text)."""
+    editor = plan.editor()
+    suffix = "_uniq" if unique else ""
+    name = editor._create_index_name(model._meta.db_table, [field.column], suffix=suffix)
+    create = str(editor._create_index_sql(model, fields=[field], name=name, concurrently=True))
+    if unique:
+        create = create.replace("CREATE INDEX CONCURRENTLY", "CREATE UNIQUE INDEX CONCURRENTLY", 1)
+    out = [(create, drop_index_sql(plan, name), name)]
+    like = like_index_sql(plan, model, field)
+    if like is not None:
+        out.append(like)
+    return out
+
+
+def like_index_sql(
+    plan: PlanContext, model: type[Model], field: Field[Any, Any]
+) -> IndexSQL | None:
+    db_type = field.db_type(connection=plan.connection) or ""
+    if "[" in db_type or getattr(field, "db_collation", None):
+        return None
+    if db_type.startswith("varchar"):
+        opclass = "varchar_pattern_ops"
+    elif db_type.startswith("text"):
+        opclass = "text_pattern_ops"
+    else:
+        return None
+    editor = plan.editor()
+    name = editor._create_index_name(model._meta.db_table, [field.column], suffix="_like")
+    create = str(
+        editor._create_index_sql(
+            model, fields=[field], suffix="_like", opclasses=[opclass], concurrently=True
+        )
+    )
+    return create, drop_index_sql(plan, name), name
+
+
+def build_ops(pairs: Sequence[IndexSQL], plan: PlanContext, *, create: bool = True) -> list[OpSpec]:
+    ops: list[OpSpec] = []
+    for create_sql, drop, _name in pairs:
+        if create:
+            ops.append(plan.sql(create_sql, drop))
+        else:
+            ops.append(plan.sql(drop, create_sql))
+    return ops
+
+
+def build_step(
+    plan: PlanContext,
+    *,
+    strategy: str,
+    slug: str,
+    title: str,
+    why: str,
+    operations: list[OpSpec],
+    names: Sequence[str],
+    key: str,
+    release: int = 1,
+) -> Step:
+    """Index work CONCURRENTLY: a non-atomic step, with the recovery advice in its header."""
+    return Step(
+        strategy=strategy,
+        slug=slug,
+        phase="build",
+        title=title,
+        why=why,
+        operations=operations,
+        atomic=False,
+        release=release,
+        models=frozenset({key}),
+        notes=(recovery_note(names, plan),) if names else (),
+    )
+
+
+# -- backfills ------------------------------------------------------------------------------
+
+
+def batch_size_block(batch_size: int) -> CodeBlock:
+    return CodeBlock(name="BATCH_SIZE", text=render("batch_size.py.j2", batch_size=batch_size))
+
+
+def backfill_step(
+    plan: PlanContext,
+    *,
+    strategy: str,
+    app_label: str,
+    model_class: str,
+    model_key: str,
+    table: str,
+    column: str,
+    field_name: str,
+    mode: str,
+    why: str,
+    title: str,
+    slug: str,
+    update_sql: str | None = None,
+    value_source: str | None = None,
+    value_imports: frozenset[str] = frozenset(),
+    release: int = 1,
+    function: str | None = None,
+) -> Step:
+    """A non-atomic RunPython step filling a column in primary key batches.
+
+    ``mode``: ``python`` (the field's callable default, per row), ``value`` (one
+    value, ``value_source``) or ``sql`` (``update_sql`` with ``%s`` for the batch's
+    primary keys).
+    """
+    function = function or f"backfill_{model_class.lower()}_{field_name}"
+    body = code(
+        "",
+        "backfill",
+        function=function,
+        docstring=f"Fill {table}.{column} for existing rows.",
+        app_label=app_label,
+        model_class=model_class,
+        field_name=field_name,
+        mode=mode,
+        update_sql=update_sql,
+        value_source=value_source,
+        label=f"{table}.{column}",
+    )
+    return Step(
+        strategy=strategy,
+        slug=slug,
+        phase="backfill",
+        title=title,
+        why=why,
+        operations=[RunPythonSpec(code=function)],
+        atomic=False,
+        data=True,
+        release=release,
+        models=frozenset({model_key}),
+        code=(
+            batch_size_block(plan.batch_size),
+            CodeBlock(
+                name=function,
+                text=body,
+                imports=frozenset(
+                    {"import time", "from django.db import transaction", *value_imports}
+                ),
+            ),
+        ),
+    )
+
+
+# -- expand/contract of one column ------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ColumnCopy:
+    """A second column kept in step with the one the previous release uses.
+
+    ``mode`` ``type``: the new column has the new type, the switch swaps the names;
+    ``rename``: the new column has the new name, the trigger copies both ways, the
+    switch is Django's state only.
+    """
+
+    strategy: str
+    mode: str
+    app_label: str
+    model_name: str
+    model_class: str
+    field_name: str
+    table: str
+    pk_column: str
+    #: The column the previous release uses, and the one being added.
+    old_column: str
+    new_column: str
+    old_type: str
+    new_type: str
+    not_null: bool
+    default_sql: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.app_label}.{self.model_name}.{self.field_name.lower()}"
+
+    def as_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ColumnCopy:
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in fields})
+
+
+@dataclasses.dataclass(frozen=True)
+class CopyTexts:
+    """The header texts and titles of one expand/contract chain (the strategy's words)."""
+
+    expand_why: str
+    expand_title: str
+    expand_slug: str
+    backfill_why: str
+    switch_why: str
+    switch_title: str
+    switch_slug: str
+    contract_title: str
+    contract_slug: str
+
+
+def _copy_names(plan: PlanContext, copy: ColumnCopy) -> dict[str, str]:
+    base = copy.old_column if copy.mode == "type" else copy.new_column
+    return {
+        "function": plan.identifier(copy.table, base, suffix="sync"),
+        "trigger": plan.identifier(copy.table, base, suffix="sync"),
+        "check": plan.identifier(copy.table, copy.new_column, suffix="not_null"),
+        "old_kept": plan.identifier(copy.old_column, suffix="_old"),
+    }
+
+
+def _cast(copy: ColumnCopy, source: str) -> str:
+    return f"{source}::{copy.new_type}" if copy.mode == "type" else source
+
+
+def trigger_sql(plan: PlanContext, copy: ColumnCopy) -> tuple[str, str]:
+    """(CREATE FUNCTION, CREATE TRIGGER) keeping the new column in step."""
+    q = plan.quote
+    names = _copy_names(plan, copy)
+    old, new = q(copy.old_column), q(copy.new_column)
+    if copy.mode == "type":
+        body = f"NEW.{new} := {_cast(copy, f'NEW.{old}')};\n  RETURN NEW;"
+    else:
+        body = (
+            "IF TG_OP = 'INSERT' THEN\n"
+            f"    IF NEW.{new} IS NULL THEN NEW.{new} := NEW.{old};\n"
+            f"    ELSIF NEW.{old} IS NULL THEN NEW.{old} := NEW.{new};\n"
+            "    END IF;\n"
+            f"  ELSIF NEW.{new} IS DISTINCT FROM OLD.{new} THEN\n"
+            f"    NEW.{old} := NEW.{new};\n"
+            f"  ELSIF NEW.{old} IS DISTINCT FROM OLD.{old} THEN\n"
+            f"    NEW.{new} := NEW.{old};\n"
+            "  END IF;\n"
+            "  RETURN NEW;"
+        )
+    function = (
+        f"CREATE FUNCTION {q(names['function'])}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+        f"BEGIN\n  {body}\nEND\n$$"
+    )
+    trigger = (
+        f"CREATE TRIGGER {q(names['trigger'])} BEFORE INSERT OR UPDATE ON {q(copy.table)} "
+        f"FOR EACH ROW EXECUTE FUNCTION {q(names['function'])}()"
+    )
+    return function, trigger
+
+
+def _drop_trigger(plan: PlanContext, copy: ColumnCopy) -> tuple[str, str]:
+    q = plan.quote
+    names = _copy_names(plan, copy)
+    return (
+        f"DROP TRIGGER IF EXISTS {q(names['trigger'])} ON {q(copy.table)}",
+        f"DROP FUNCTION IF EXISTS {q(names['function'])}()",
+    )
+
+
+def _expand_step(plan: PlanContext, copy: ColumnCopy, texts: CopyTexts) -> Step:
+    q = plan.quote
+    names = _copy_names(plan, copy)
+    t, new = q(copy.table), q(copy.new_column)
+    add = f"ALTER TABLE {t} ADD COLUMN {new} {copy.new_type} NULL"
+    if copy.default_sql:
+        add = f"ALTER TABLE {t} ADD COLUMN {new} {copy.new_type} DEFAULT {copy.default_sql} NULL"
+    forward = [add, *trigger_sql(plan, copy)]
+    backward = [*_drop_trigger(plan, copy), f"ALTER TABLE {t} DROP COLUMN IF EXISTS {new}"]
+    if copy.not_null:
+        forward.append(
+            f"ALTER TABLE {t} ADD CONSTRAINT {q(names['check'])} "
+            f"CHECK ({new} IS NOT NULL) NOT VALID"
+        )
+    return Step(
+        strategy=copy.strategy,
+        slug=texts.expand_slug,
+        phase="expand",
+        title=texts.expand_title,
+        why=texts.expand_why,
+        operations=[plan.sql(tuple(forward), tuple(backward), locks=(copy.table,))],
+        locks=frozenset({copy.table}),
+        models=frozenset({copy.key}),
+    )
+
+
+def _copy_backfill_step(plan: PlanContext, copy: ColumnCopy, *, why: str) -> Step:
+    q = plan.quote
+    old, new = q(copy.old_column), q(copy.new_column)
+    source = _cast(copy, old)
+    update_sql = (  # identifiers quoted by Django's backend
+        f"UPDATE {q(copy.table)} SET {new} = {source} "  # noqa: S608
+        f"WHERE {q(copy.pk_column)} = ANY(%s) AND {new} IS DISTINCT FROM {source}"
+    )
+    return backfill_step(
+        plan,
+        strategy=copy.strategy,
+        app_label=copy.app_label,
+        model_class=copy.model_class,
+        model_key=copy.key,
+        table=copy.table,
+        column=copy.new_column,
+        field_name=copy.field_name,
+        mode="sql",
+        update_sql=update_sql,
+        why=why,
+        title=f"Copy {copy.table}.{copy.old_column} into {copy.new_column} in batches of "
+        f"{plan.batch_size}",
+        slug=f"copy_{copy.model_name}_{copy.field_name}",
+        function=f"copy_{copy.model_name}_{copy.field_name}",
+    )
+
+
+def _validate_copy_step(plan: PlanContext, copy: ColumnCopy) -> Step:
+    q = plan.quote
+    names = _copy_names(plan, copy)
+    return Step(
+        strategy=copy.strategy,
+        slug=f"validate_{copy.model_name}_{copy.field_name}_copy",
+        phase="enforce",
+        title=f"Validate CHECK ({copy.new_column} IS NOT NULL) on {copy.table}",
+        why=text(copy.strategy, "validate", table=copy.table, column=copy.new_column),
+        operations=[
+            plan.sql(f"ALTER TABLE {q(copy.table)} VALIDATE CONSTRAINT {q(names['check'])}", None)
+        ],
+        separate=True,
+        scans=frozenset({copy.table}),
+        models=frozenset({copy.key}),
+    )
+
+
+def _switch_step(
+    plan: PlanContext, copy: ColumnCopy, *, state_ops: tuple[Any, ...], texts: CopyTexts
+) -> Step:
+    q = plan.quote
+    names = _copy_names(plan, copy)
+    t, old, new = q(copy.table), q(copy.old_column), q(copy.new_column)
+    check = q(names["check"])
+    forward: list[str] = []
+    backward: list[str] = []
+    if copy.not_null:
+        forward += [
+            f"ALTER TABLE {t} ALTER COLUMN {new} SET NOT NULL",
+            f"ALTER TABLE {t} DROP CONSTRAINT {check}",
+        ]
+    if copy.mode == "type":
+        kept = q(names["old_kept"])
+        forward += list(_drop_trigger(plan, copy))
+        if copy.not_null:
+            forward.append(f"ALTER TABLE {t} ALTER COLUMN {old} DROP NOT NULL")
+        forward += [
+            f"ALTER TABLE {t} RENAME COLUMN {old} TO {kept}",
+            f"ALTER TABLE {t} RENAME COLUMN {new} TO {old}",
+        ]
+        # Back to the state before the switch, with the writes made since copied back.
+        backward += [
+            f"ALTER TABLE {t} RENAME COLUMN {old} TO {new}",
+            f"ALTER TABLE {t} RENAME COLUMN {kept} TO {old}",
+            f"UPDATE {t} SET {old} = {new}::{copy.old_type} "  # noqa: S608
+            f"WHERE {old} IS DISTINCT FROM {new}::{copy.old_type}",
+        ]
+        if copy.not_null:
+            backward.append(f"ALTER TABLE {t} ALTER COLUMN {old} SET NOT NULL")
+        backward += list(trigger_sql(plan, copy))
+    if copy.not_null:
+        backward += [
+            f"ALTER TABLE {t} ALTER COLUMN {new} DROP NOT NULL",
+            f"ALTER TABLE {t} ADD CONSTRAINT {check} CHECK ({new} IS NOT NULL) NOT VALID",
+        ]
+    database: tuple[OpSpec, ...] = ()
+    if forward:
+        database = (plan.sql(tuple(forward), tuple(backward), locks=(copy.table,)),)
+    return Step(
+        strategy=copy.strategy,
+        slug=texts.switch_slug,
+        phase="switch",
+        title=texts.switch_title,
+        why=texts.switch_why,
+        operations=[
+            SeparateSpec(
+                state=tuple(DjangoOp(o) for o in state_ops),
+                database=database,
+                comment=(
+                    f"The columns swap names in one transaction: {copy.old_column} exists "
+                    "before and after, with the new type."
+                )
+                if copy.mode == "type"
+                else "No SQL: the trigger keeps both columns in step.",
+            )
+        ],
+        separate=True,
+        locks=frozenset({copy.table}) if database else frozenset(),
+        models=frozenset({copy.key}),
+    )
+
+
+def column_copy_steps(
+    plan: PlanContext, copy: ColumnCopy, *, state_ops: tuple[Any, ...], texts: CopyTexts
+) -> list[Step]:
+    """Release 1 of an expand/contract (expand, backfill, validate, switch) and the
+    placeholder of release 2 (contract), rebuilt later by :func:`contract_steps`."""
+    steps = [
+        _expand_step(plan, copy, texts),
+        _copy_backfill_step(plan, copy, why=texts.backfill_why),
+    ]
+    if copy.not_null:
+        steps.append(_validate_copy_step(plan, copy))
+    steps.append(_switch_step(plan, copy, state_ops=state_ops, texts=texts))
+    steps.append(
+        Step(
+            strategy=copy.strategy,
+            slug=texts.contract_slug,
+            phase="contract",
+            title=texts.contract_title,
+            why="",
+            operations=[],
+            release=2,
+            resume={"kind": "contract", "copy": copy.as_json()},
+            models=frozenset({copy.key}),
+        )
+    )
+    return steps
+
+
+def contract_steps(plan: PlanContext, data: Mapping[str, Any], *, why: str) -> list[Step]:
+    """Release 2 of an expand/contract: the old column (and the trigger) go."""
+    copy = ColumnCopy.from_json(data["copy"])
+    q = plan.quote
+    names = _copy_names(plan, copy)
+    t = q(copy.table)
+    if copy.mode == "type":
+        dropped, dropped_type = names["old_kept"], copy.old_type
+        forward: tuple[str, ...] = (f"ALTER TABLE {t} DROP COLUMN IF EXISTS {q(dropped)}",)
+        backward: tuple[str, ...] = (
+            f"ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {q(dropped)} {dropped_type} NULL",
+        )
+    else:
+        dropped = copy.old_column
+        forward = (
+            *_drop_trigger(plan, copy),
+            f"ALTER TABLE {t} DROP COLUMN IF EXISTS {q(dropped)}",
+        )
+        backward = (
+            f"ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {q(dropped)} {copy.old_type} NULL",
+            f"UPDATE {t} SET {q(dropped)} = {q(copy.new_column)}",  # noqa: S608
+            *trigger_sql(plan, copy),
+        )
+    return [
+        Step(
+            strategy=copy.strategy,
+            slug=f"drop_{copy.model_name}_{dropped}"[:60],
+            phase="contract",
+            title=f"Drop the old column {copy.table}.{dropped}",
+            why=why,
+            operations=[
+                plan.sql(
+                    forward if len(forward) > 1 else forward[0],
+                    backward if len(backward) > 1 else backward[0],
+                    comment="The reverse restores the column"
+                    + ("; the switch's reverse refills it." if copy.mode == "type" else ".")
+                    + "\nThe code left this column in the previous release (the switch): "
+                    "no running release uses it.",
+                    locks=(copy.table,),
+                )
+            ],
+            locks=frozenset({copy.table}),
+            models=frozenset({copy.key}),
+        )
+    ]
