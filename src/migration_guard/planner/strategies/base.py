@@ -16,13 +16,13 @@ the column and asks every other concerned strategy for its follow-up steps
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.db import migrations, models
 from django.db.models import NOT_PROVIDED
 
+from ... import sqlfacts
 from ..model import Chain, DjangoOp, OpSpec, SeparateSpec, SourceOp, Step
 
 if TYPE_CHECKING:
@@ -167,28 +167,14 @@ def keys_conflict(a: Iterable[str], b: Iterable[str]) -> bool:
 # -- facts about a field -------------------------------------------------------------
 
 
-#: Functions whose value changes per row: a DEFAULT using one rewrites the table.
-VOLATILE_FUNCTIONS = frozenset(
-    {
-        "gen_random_uuid",
-        "uuid_generate_v1",
-        "uuid_generate_v1mc",
-        "uuid_generate_v4",
-        "uuidv4",
-        "uuidv7",
-        "random",
-        "clock_timestamp",
-        "timeofday",
-        "nextval",
-        "txid_current",
-        "random_normal",
-    }
-)
-_FUNCTION_CALL = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*\(")
-
-
 def is_volatile_sql(sql: str) -> bool:
-    return any(name.lower() in VOLATILE_FUNCTIONS for name in _FUNCTION_CALL.findall(sql))
+    """``sql`` calls a function PostgreSQL evaluates per row (a DEFAULT with it rewrites).
+
+    The audit's source (:func:`migration_guard.sqlfacts.volatility`): the snapshot of
+    PostgreSQL's catalog while planning; verification audits the plan against the
+    scratch server's own catalog.
+    """
+    return sqlfacts.volatility().first_volatile(sql) is not None
 
 
 @dataclasses.dataclass
