@@ -67,6 +67,9 @@ class PlanContext:
     lock_timeout: str = "5s"
     #: Renames change the database names too (expand/contract) instead of keeping them.
     full_rename: bool = False
+    #: Type changes swap the columns' names at the switch (False: the model moves to the
+    #: new column through db_column; no column changes type under running code).
+    column_swap: bool = True
     #: Manage command people run (for the next-step command in headers).
     manage: str = "python manage.py"
 

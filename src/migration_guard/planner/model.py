@@ -126,6 +126,8 @@ class Step:
     notes: tuple[str, ...] = ()
     #: PostgreSQL major version the SQL needs at least (verification skips older servers).
     needs_major: int = 12
+    #: (table, column) pairs whose NULLs the step fills in existing rows (a backfill).
+    fills: frozenset[tuple[str, str]] = frozenset()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,13 @@ class Command(BaseCommand):
             "the old name through db_table / db_column.",
         )
         plan.add_argument(
+            "--no-column-swap",
+            action="store_true",
+            help="Type changes: the model moves to the new column (db_column) instead of the "
+            "columns swapping names, so no column changes type under running code "
+            "(server-side prepared statements keep working).",
+        )
+        plan.add_argument(
             "--no-renames",
             action="store_true",
             help="Never assume a field or model was renamed (the autodetector asks otherwise).",
@@ -139,6 +147,7 @@ class Command(BaseCommand):
                 use_db_default=False if options["no_db_default"] else None,
                 assume_renames=not options["no_renames"],
                 full_rename=options["full_rename"],
+                column_swap=not options["no_column_swap"],
                 database=options["database"],
                 manage=_manage_invocation(),
             )
@@ -146,9 +155,13 @@ class Command(BaseCommand):
                 outcome = run_plan(request, self._progress(int(options["verbosity"])))
         except MigrationGuardError as exc:
             raise CommandError(redact(str(exc)), returncode=2) from exc
-        except Interrupted as exc:
+        except Interrupted as exc:  # before any file was written
             raise CommandError(
-                f"interrupted by signal {exc.signum}; cleaned up", returncode=2
+                f"interrupted by signal {exc.signum}; nothing was written", returncode=2
+            ) from None
+        except KeyboardInterrupt:  # SIGINT before any file was written
+            raise CommandError(
+                f"interrupted by signal {int(signal.SIGINT)}; nothing was written", returncode=2
             ) from None
         root = Path.cwd()
         if mode == "dry-run" and outcome.changes:
@@ -164,8 +177,14 @@ class Command(BaseCommand):
         def progress(event: str, data: dict[str, Any]) -> None:
             if verbosity < 2:
                 return
-            if event == "round-trip":
+            if event == "written":
+                stderr.write(f"wrote {len(data['changes'])} file(s); verifying before keeping them")
+            elif event == "import-check":
+                stderr.write("verifying: importing the project in a fresh process")
+            elif event == "round-trip":
                 stderr.write(f"verifying on {data['postgres']}: forward and backward")
+            elif event == "data":
+                stderr.write("verifying: rows of the previous release, seeded and compared")
             elif event == "audit":
                 stderr.write("verifying: audit of the new migrations")
 

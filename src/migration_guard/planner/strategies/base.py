@@ -26,7 +26,7 @@ from ... import sqlfacts
 from ..model import Chain, DjangoOp, OpSpec, SeparateSpec, SourceOp, Step
 
 if TYPE_CHECKING:
-    from ..context import DjangoField, DjangoOperation, OpContext, PlanContext
+    from ..context import DjangoField, DjangoModel, DjangoOperation, OpContext, PlanContext
 
 _REGISTRY: dict[str, type[Strategy]] = {}
 
@@ -193,8 +193,8 @@ class FieldFacts:
     #: The field of the operation (unbound, serializable) and the rendered one.
     op_field: DjangoField
     field: DjangoField
-    pk_name: str
-    pk_column: str
+    #: Primary key columns (several for a composite key): the backfill's keyset.
+    pk_columns: tuple[str, ...]
     has_default: bool = False
     default: Any = None
     default_callable: bool = False
@@ -236,6 +236,15 @@ class FieldFacts:
         return self.has_default and self.default_callable
 
 
+def key_columns(model: DjangoModel) -> tuple[str, ...]:
+    """The primary key's columns (Django 5.2's CompositePrimaryKey has several)."""
+    pk = model._meta.pk
+    columns = getattr(pk, "columns", None)
+    if columns:
+        return tuple(str(c) for c in columns)
+    return (str(pk.column),)
+
+
 def field_facts(
     ctx: OpContext, model_name: str, name: str, op_field: DjangoField, *, after: bool = True
 ) -> FieldFacts:
@@ -246,7 +255,6 @@ def field_facts(
     editor = ctx.plan.editor()
     params = field.db_parameters(connection=conn)
     db_type = params.get("type") or ""
-    pk = model._meta.pk
     facts = FieldFacts(
         app_label=ctx.app_label,
         model_name=model._meta.model_name,
@@ -258,8 +266,7 @@ def field_facts(
         null=bool(field.null),
         op_field=op_field,
         field=field,
-        pk_name=pk.name,
-        pk_column=pk.column,
+        pk_columns=key_columns(model),
         collation=params.get("collation"),
     )
     if field.has_default():
@@ -355,14 +362,18 @@ def plain_column_ops(ctx: OpContext, facts: FieldFacts, *, comment: str = "") ->
 
 
 def constant_default_sql(ctx: OpContext, facts: FieldFacts, value: Any = NOT_PROVIDED) -> str:
-    """The field's constant default as a SQL literal (as Django would send it)."""
+    """The field's constant default (or ``value``) as a SQL literal, as Django would send it.
+
+    Prepared by the field rendered in the state (``facts.field``), whose relations are
+    resolved: a ForeignKey given its model as a string (what makemigrations writes)
+    prepares its value through the target field.
+    """
     editor = ctx.plan.editor()
     field = facts.field
-    if value is not NOT_PROVIDED:
-        field = clone_field(facts.op_field, default=value)
-        field.set_attributes_from_name(facts.name)
-        field.model = facts.field.model
-    prepared = editor.effective_default(field)
+    if value is NOT_PROVIDED:
+        prepared = editor.effective_default(field)
+    else:
+        prepared = field.get_db_prep_save(value, ctx.plan.connection)
     return str(editor.quote_value(prepared))
 
 
@@ -506,11 +517,16 @@ def add_field_chain(
         locks=locks,
         models=frozenset({facts.key}),
     )
-    steps = [step, *(later or [])]
+    # This release's later steps, the other strategies' steps, then the steps of a later
+    # release (the scheduler moves everything after a later-release step to the record).
+    now = [s for s in later or [] if s.release == 1]
+    afterwards = [s for s in later or [] if s.release > 1]
+    steps = [step, *now]
     notes: list[str] = []
     for part in parts:
         steps.extend(part.steps)
         notes.extend(part.notes)
+    steps.extend(afterwards)
     return Chain(strategy=strategy, steps=steps, index=ctx.index, notes=notes)
 
 

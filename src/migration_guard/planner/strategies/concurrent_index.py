@@ -6,8 +6,11 @@ Answers ``add-index-non-concurrent`` and ``drop-index-non-concurrent``.
 UPDATE EXCLUSIVE, which blocks neither reads nor writes, and cannot run in a
 transaction (``atomic = False``).
 
-* ``AddIndex`` / ``RemoveIndex`` -> ``AddIndexConcurrently`` /
-  ``RemoveIndexConcurrently`` (django.contrib.postgres.operations).
+* ``AddIndex`` / ``RemoveIndex`` -> SeparateDatabaseAndState: the operation for
+  the state, ``RunSQL CREATE INDEX CONCURRENTLY IF NOT EXISTS`` (``DROP INDEX
+  CONCURRENTLY IF EXISTS``) for the database. Not Django's
+  ``AddIndexConcurrently``, whose statement fails when run again: every statement
+  of a non-atomic migration must be safe to retry after a lock timeout.
 * ``db_index`` added or removed by an ``AlterField`` -> SeparateDatabaseAndState:
   the AlterField for the state, ``RunSQL CREATE INDEX CONCURRENTLY`` (or ``DROP
   INDEX CONCURRENTLY``) with Django's own index names (and the ``_like``
@@ -26,7 +29,7 @@ from django.db import migrations
 
 from ..context import OpContext
 from ..model import Chain, DjangoOp, OpSpec, SeparateSpec
-from ..steps import build_ops, build_step, drop_index_sql, field_index_sql
+from ..steps import build_ops, build_step, concurrent_create, field_index_sql, index_op
 from ..writer import text
 from .base import FieldFacts, FieldPart, Strategy, new_field_strategy, plain_new_field
 from .set_not_null import altered_field, db_kwargs_differ
@@ -40,7 +43,8 @@ class ConcurrentIndex(Strategy):
     id = ID
     rules = ("add-index-non-concurrent", "drop-index-non-concurrent")
     summary = (
-        "AddIndexConcurrently / RemoveIndexConcurrently / RunSQL ... CONCURRENTLY, atomic = False"
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS / DROP INDEX CONCURRENTLY IF EXISTS, "
+        "atomic = False"
     )
     priority = 50
 
@@ -77,6 +81,7 @@ class ConcurrentIndex(Strategy):
     def _add_index(self, ctx: OpContext) -> Chain:
         op = ctx.operation
         model = ctx.model_after(op.model_name)
+        editor = ctx.plan.editor()
         table = model._meta.db_table
         step = build_step(
             ctx.plan,
@@ -84,7 +89,20 @@ class ConcurrentIndex(Strategy):
             slug=f"add_{op.index.name}"[:60],
             title=f"Build index {op.index.name} on {table} CONCURRENTLY",
             why=text(ID, "add", table=table, name=op.index.name),
-            operations=[DjangoOp(AddIndexConcurrently(model_name=op.model_name, index=op.index))],
+            operations=[
+                SeparateSpec(
+                    state=(ctx.spec(),),
+                    database=(
+                        index_op(
+                            ctx.plan,
+                            concurrent_create(
+                                str(op.index.create_sql(model, editor, concurrently=True))
+                            ),
+                            op.index.name,
+                        ),
+                    ),
+                )
+            ],
             names=[op.index.name],
             key=f"{ctx.app_label}.{model._meta.model_name}",
         )
@@ -93,6 +111,8 @@ class ConcurrentIndex(Strategy):
     def _remove_index(self, ctx: OpContext) -> Chain:
         op = ctx.operation
         model = ctx.model_before(op.model_name)
+        index = ctx.before.models[(ctx.app_label, op.model_name_lower)].get_index_by_name(op.name)
+        create = str(index.create_sql(model, ctx.plan.editor(), concurrently=True))
         table = model._meta.db_table
         step = build_step(
             ctx.plan,
@@ -100,7 +120,14 @@ class ConcurrentIndex(Strategy):
             slug=f"remove_{op.name}"[:60],
             title=f"Drop index {op.name} on {table} CONCURRENTLY",
             why=text(ID, "remove", table=table, name=op.name),
-            operations=[DjangoOp(RemoveIndexConcurrently(model_name=op.model_name, name=op.name))],
+            operations=[
+                SeparateSpec(
+                    state=(ctx.spec(),),
+                    database=(
+                        index_op(ctx.plan, concurrent_create(create), op.name, create=False),
+                    ),
+                )
+            ],
             names=[],
             key=f"{ctx.app_label}.{model._meta.model_name}",
         )
@@ -159,28 +186,32 @@ class ConcurrentIndex(Strategy):
         for fields in sorted(olds - news):
             columns = [before._meta.get_field(f).column for f in fields]
             name = editor._create_index_name(before._meta.db_table, columns, suffix="_idx")
-            create = str(
-                editor._create_index_sql(
-                    before,
-                    fields=[before._meta.get_field(f) for f in fields],
-                    name=name,
-                    concurrently=True,
+            create = concurrent_create(
+                str(
+                    editor._create_index_sql(
+                        before,
+                        fields=[before._meta.get_field(f) for f in fields],
+                        name=name,
+                        concurrently=True,
+                    )
                 )
             )
-            database.append(ctx.plan.sql(drop_index_sql(ctx.plan, name), create))
+            database.append(index_op(ctx.plan, create, name, create=False))
         for fields in sorted(news - olds):
             columns = [after._meta.get_field(f).column for f in fields]
             name = editor._create_index_name(table, columns, suffix="_idx")
-            create = str(
-                editor._create_index_sql(
-                    after,
-                    fields=[after._meta.get_field(f) for f in fields],
-                    name=name,
-                    concurrently=True,
+            create = concurrent_create(
+                str(
+                    editor._create_index_sql(
+                        after,
+                        fields=[after._meta.get_field(f) for f in fields],
+                        name=name,
+                        concurrently=True,
+                    )
                 )
             )
             names.append(name)
-            database.append(ctx.plan.sql(create, drop_index_sql(ctx.plan, name)))
+            database.append(index_op(ctx.plan, create, name))
         step = build_step(
             ctx.plan,
             strategy=ID,

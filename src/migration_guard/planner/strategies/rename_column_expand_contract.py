@@ -99,7 +99,7 @@ class RenameColumnExpandContract(Strategy):
             model_class=facts.model_class,
             field_name=name,
             table=table,
-            pk_column=facts.pk_column,
+            pk_columns=facts.pk_columns,
             old_column=old.column,
             new_column=new.column,
             old_type=db_type,
@@ -112,7 +112,6 @@ class RenameColumnExpandContract(Strategy):
             column=old.column,
             new_column=new.column,
             not_null=copy.not_null,
-            batch_size=plan.batch_size,
         )
         texts = CopyTexts(
             expand_why=text(ID, "expand", **context),

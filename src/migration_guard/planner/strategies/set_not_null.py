@@ -31,9 +31,9 @@ from django.db.migrations.writer import MigrationWriter
 
 from ..context import DjangoField, OpContext, PlanContext
 from ..model import Chain, DjangoOp, SeparateSpec, Step
-from ..steps import backfill_step, not_null_steps
+from ..steps import Fill, backfill_step, not_null_steps, sql_fill_expression
 from ..writer import text
-from .base import Strategy, field_facts
+from .base import FieldFacts, Strategy, field_facts
 
 ID = "set-not-null"
 
@@ -97,7 +97,7 @@ class SetNotNull(Strategy):
             field=op.field,
             preserve_default=op.preserve_default,
         )
-        fill = self._fill(op)
+        fill = self._fill(ctx, facts)
         steps: list[Step] = [
             Step(
                 strategy=ID,
@@ -122,7 +122,7 @@ class SetNotNull(Strategy):
             "field": facts.name,
             "table": facts.table,
             "column": facts.column,
-            "fill": fill,
+            "fill": fill.as_json() if fill is not None else None,
         }
         steps.append(
             Step(
@@ -148,43 +148,51 @@ class SetNotNull(Strategy):
         return Chain(strategy=ID, steps=steps, index=ctx.index, notes=notes)
 
     @staticmethod
-    def _fill(op: Any) -> dict[str, Any] | None:
+    def _fill(ctx: OpContext, facts: FieldFacts) -> Fill | None:
+        """The field's default for the existing NULLs: a constant (one parameter of a
+        set-based UPDATE), a callable PostgreSQL can compute, or one called in Python."""
+        op = ctx.operation
         if not op.field.has_default():
             return None
         default = op.field.default
         source, imports = MigrationWriter.serialize(default)
-        mode = "value"
+        expression: str | None = "%s"
         if callable(default):
-            source = f"{source}()"
-            mode = "python"
-        return {"mode": mode, "value_source": source, "imports": sorted(imports)}
-
-    def _fill_step(
-        self, plan: PlanContext, facts: Any, fill: Mapping[str, Any], *, catch_up: bool
-    ) -> Step:
-        source = fill["value_source"]
-        return backfill_step(
-            plan,
-            strategy=ID,
+            expression = sql_fill_expression(ctx.plan, default, facts.db_type)
+        return Fill(
             app_label=facts.app_label,
             model_class=facts.model_class,
-            model_key=facts.key,
+            field_name=facts.name,
             table=facts.table,
             column=facts.column,
-            field_name=facts.name,
-            mode=fill["mode"],
-            value_source=source,
-            value_imports=frozenset(fill["imports"]),
+            key=facts.pk_columns,
+            expression=expression,
+            todo=f"{ctx.plan.quote(facts.column)} IS NULL",
+            value_source=None if expression not in (None, "%s") else source,
+            value_imports=tuple(sorted(imports)),
+        )
+
+    def _fill_step(
+        self, plan: PlanContext, facts: FieldFacts | _Resumed, fill: Fill, *, catch_up: bool
+    ) -> Step:
+        what = fill.value_source if fill.value_source is not None else fill.expression
+        if fill.value_source is not None and fill.expression is None:
+            what = f"{fill.value_source}()"
+        return backfill_step(
+            plan,
+            fill,
+            strategy=ID,
+            model_key=facts.key,
             why=text(
                 ID,
                 "fill_nulls",
                 table=facts.table,
                 column=facts.column,
-                value_text=f"the default ({source})",
-                batch_size=plan.batch_size,
+                value_text=f"the default ({what})",
+                set_based=fill.set_based,
                 catch_up=catch_up,
             ),
-            title=f"Fill NULL {facts.label} with {source}" + (" (catch-up)" if catch_up else ""),
+            title=f"Fill NULL {facts.label} with {what}" + (" (catch-up)" if catch_up else ""),
             slug=f"fill_{facts.model_name}_{facts.name}",
             function=f"fill_{facts.model_name}_{facts.name}",
         )
@@ -195,7 +203,8 @@ class SetNotNull(Strategy):
         facts = _Resumed(data)
         steps: list[Step] = []
         if data.get("fill"):
-            steps.append(self._fill_step(plan, facts, data["fill"], catch_up=True))
+            fill = _recorded_fill(data, plan)
+            steps.append(self._fill_step(plan, facts, fill, catch_up=True))
         steps += not_null_steps(
             plan,
             strategy=ID,
@@ -219,3 +228,24 @@ class _Resumed:
         self.column = data["column"]
         self.key = f"{self.app_label}.{self.model_name}.{str(self.name).lower()}"
         self.label = f"{self.table}.{self.column}"
+
+
+def _recorded_fill(data: Mapping[str, Any], plan: PlanContext) -> Fill:
+    """The fill of a plan record entry (older records: ``mode`` and ``value_source``)."""
+    recorded = data["fill"]
+    if "expression" in recorded:
+        return Fill.from_json(recorded)
+    source = str(recorded["value_source"])
+    python = recorded.get("mode") == "python"
+    return Fill(
+        app_label=data["app_label"],
+        model_class=data["model"],
+        field_name=data["field"],
+        table=data["table"],
+        column=data["column"],
+        key=("id",),
+        expression=None if python else "%s",
+        todo=f"{plan.quote(data['column'])} IS NULL",
+        value_source=source.removesuffix("()") if python else source,
+        value_imports=tuple(recorded.get("imports", ())),
+    )

@@ -25,7 +25,14 @@ from django.db.models import UniqueConstraint
 
 from ..context import DjangoField, DjangoModel, OpContext, PlanContext
 from ..model import Chain, DjangoOp, OpSpec, SeparateSpec, Step
-from ..steps import build_ops, build_step, drop_index_sql, field_index_sql, like_index_sql
+from ..steps import (
+    build_ops,
+    build_step,
+    concurrent_create,
+    field_index_sql,
+    index_op,
+    like_index_sql,
+)
 from ..writer import text
 from .base import FieldFacts, FieldPart, Strategy, new_field_strategy, plain_new_field
 from .set_not_null import altered_field, db_kwargs_differ
@@ -97,8 +104,10 @@ def unique_index_sql(
     nulls_distinct: bool | None = None,
 ) -> str:
     editor = plan.editor()
-    sql = str(editor._create_index_sql(model, fields=fields, name=name, concurrently=True))
-    sql = sql.replace("CREATE INDEX CONCURRENTLY", "CREATE UNIQUE INDEX CONCURRENTLY", 1)
+    sql = concurrent_create(
+        str(editor._create_index_sql(model, fields=fields, name=name, concurrently=True)),
+        unique=True,
+    )
     if nulls_distinct is False:
         sql += " NULLS NOT DISTINCT"
     return sql
@@ -173,16 +182,14 @@ class UniqueIndexFirst(Strategy):
                 nulls_distinct=getattr(constraint, "nulls_distinct", None),
             )
         else:
-            create = str(constraint.create_sql(model, editor)).replace(
-                "CREATE UNIQUE INDEX", "CREATE UNIQUE INDEX CONCURRENTLY", 1
-            )
+            create = concurrent_create(str(constraint.create_sql(model, editor)), unique=True)
         build = build_step(
             ctx.plan,
             strategy=ID,
             slug=f"{constraint.name}_index"[:60],
             title=f"Build the unique index {name} on {table} CONCURRENTLY",
             why=text(ID, "build", table=table, name=name, plain=_plain(constraint)),
-            operations=[ctx.plan.sql(create, drop_index_sql(ctx.plan, name))],
+            operations=[index_op(ctx.plan, create, name)],
             names=[name],
             key=key,
         )
@@ -248,7 +255,7 @@ class UniqueIndexFirst(Strategy):
             sql = unique_index_sql(
                 ctx.plan, model, [model._meta.get_field(f) for f in fields], name
             )
-            creates.append(ctx.plan.sql(sql, drop_index_sql(ctx.plan, name)))
+            creates.append(index_op(ctx.plan, sql, name))
             names.append(name)
         build = build_step(
             ctx.plan,
