@@ -105,6 +105,95 @@ def test_unknown_model_is_refused_with_advice():
     assert result.refused and "by hand" in result.refused[0]
 
 
+# Issue 12, item 3: edits that made models.py stop importing, while "Verified" was printed.
+TRICKY = textwrap.dedent(
+    """\
+    from django.db import models
+
+
+    def flag_field():
+        return models.BooleanField(default=False)
+
+
+    class Order(models.Model):
+        paid = models.BooleanField(
+            default=False,  # off, for now (set by the payment hook)
+        )
+        shipped = models.BooleanField(default=False)  # one, two, three
+        note: models.TextField = models.TextField(
+            "note"
+        )
+        flag = flag_field()
+        count = models.IntegerField(default=0, help_text="a, b")  # trailing, comment
+    """
+)
+
+
+def _namespace(text):
+    namespace: dict[str, object] = {}
+    exec(compile(text.split("class Order")[0], "<models>", "exec"), namespace)
+    return namespace
+
+
+def test_keyword_after_a_trailing_comment_with_a_comma_stays_code():
+    result = apply_edits(
+        TRICKY, [edit("paid", "db_default", "False", model="Order")], _namespace(TRICKY)
+    )
+    assert not result.refused
+    assert (
+        "    paid = models.BooleanField(\n"
+        "        default=False,  # off, for now (set by the payment hook)\n"
+        "        db_default=False,\n"
+        "    )\n"
+    ) in result.text
+    compile(result.text, "models.py", "exec")
+
+
+def test_keyword_before_a_comment_after_the_call():
+    result = apply_edits(
+        TRICKY,
+        [
+            edit("shipped", "db_default", "False", model="Order", copy_from="default"),
+            edit("count", "db_default", "0", model="Order", copy_from="default"),
+        ],
+        _namespace(TRICKY),
+    )
+    assert "shipped = models.BooleanField(default=False, db_default=False)  # one, two, three" in (
+        result.text
+    )
+    assert (
+        'count = models.IntegerField(default=0, help_text="a, b", db_default=0)  # trailing,'
+        in (result.text)
+    )
+    compile(result.text, "models.py", "exec")
+
+
+def test_keyword_on_an_annotated_field_with_one_argument_on_its_own_line():
+    result = apply_edits(
+        TRICKY, [edit("note", "db_column", "'memo'", model="Order")], _namespace(TRICKY)
+    )
+    assert '        "note",\n        db_column="memo"\n    )' in result.text
+    compile(result.text, "models.py", "exec")
+
+
+def test_field_built_by_a_helper_is_refused_with_the_field_named():
+    result = apply_edits(
+        TRICKY, [edit("flag", "db_default", "False", model="Order")], _namespace(TRICKY)
+    )
+    assert result.text == TRICKY
+    (refusal,) = result.refused
+    assert refusal.startswith("Order.flag: add db_default=False by hand")
+    assert "flag_field()" in refusal and "not a model field class" in refusal
+
+
+def test_every_edit_leaves_the_rest_of_the_file_byte_for_byte():
+    result = apply_edits(
+        TRICKY, [edit("paid", "db_default", "False", model="Order")], _namespace(TRICKY)
+    )
+    before, after = TRICKY.splitlines(), result.text.splitlines()
+    assert [line for line in after if line not in before] == ["        db_default=False,"]
+
+
 def test_preferred_quote():
     assert preferred_quote(MODELS) == '"'
     assert preferred_quote("a = 'x'\nb = 'y'\n") == "'"
