@@ -422,7 +422,18 @@ def new_field_strategy(ctx: OpContext) -> str | None:
         return "not-null-backfill"
     if not facts.null and facts.db_default_sql is None:
         if op.field.has_default():
-            return "not-null-backfill" if callable(op.field.default) else "not-null-default"
+            if callable(op.field.default):
+                return "not-null-backfill"
+            if facts.unique:
+                from ..errors import PlanError
+
+                raise PlanError(
+                    f"{facts.model_name}.{facts.name} is unique, and NOT NULL: one default for "
+                    f"every existing row ({op.field.default!r}) would repeat in every row after "
+                    f"the first of {facts.table}. Add it with null=True and fill it, or give it "
+                    "a callable default (one value per row), then plan again."
+                )
+            return "not-null-default"
         if implicit_empty_default(op.field):
             return "not-null-default"
         return None  # no value for existing rows: Django fails the same way

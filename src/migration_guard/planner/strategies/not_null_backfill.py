@@ -144,6 +144,7 @@ class NotNullBackfill(Strategy):
             facts,
             column_ops=column_ops,
             state_field=op.field,
+            preserve_default=op.preserve_default,
             slug=f"add_{facts.model_name}_{facts.name}",
             title=f"Add {facts.label} nullable (state: the final NOT NULL field)"
             if not facts.null
