@@ -329,12 +329,35 @@ def _chains(inp: PlanInput, plan_ctx: PlanContext) -> list[Chain]:
         )
         chain = strategies.plan_operation(ctx)
         if not chain.planned:
-            notes = chain.notes
+            notes = chain.notes or _opaque_note(operation, index)
             chain = passthrough(ctx, atomic=atomic)
             chain.notes = notes
         chains.append(chain)
         state = after
     return chains
+
+
+def _opaque_note(operation: Any, index: int) -> list[str]:
+    """Why an operation written as SQL or code is carried over as it is."""
+    from django.db import migrations
+
+    inner = [operation]
+    if isinstance(operation, migrations.SeparateDatabaseAndState):
+        inner = list(operation.database_operations)
+    kinds = sorted(
+        {
+            type(op).__name__
+            for op in inner
+            if isinstance(op, (migrations.RunSQL, migrations.RunPython))
+        }
+    )
+    if not kinds:
+        return []
+    return [
+        f"operations[{index}] ({type(operation).__name__}) runs {' and '.join(kinds)} written by "
+        "hand: the planner rewrites Django's operations, never hand-written SQL or code, so it "
+        "is carried over as it is. Write its safe form by hand (the audit's fix says how)."
+    ]
 
 
 def _plan_next_release(
