@@ -72,6 +72,22 @@ class PlanContext:
     column_swap: bool = True
     #: Manage command people run (for the next-step command in headers).
     manage: str = "python manage.py"
+    #: (model, field or None, "alter"/"remove") that migrations after the replaced one
+    #: change again: their final definition comes from there, not from this plan (no
+    #: models.py edit for them).
+    later: frozenset[tuple[str, str | None, str]] = frozenset()
+
+    def changed_later(
+        self, model_name: str, field_name: str | None = None, *, kinds: tuple[str, ...] = ()
+    ) -> bool:
+        """A later migration of the history changes this model (or field) again (``kinds``:
+        only changes of these kinds)."""
+        model = model_name.lower()
+        field = field_name.lower() if field_name else None
+        for m, f, kind in self.later:
+            if m == model and (f is None or f == field) and (not kinds or kind in kinds):
+                return True
+        return False
 
     @property
     def batch_size(self) -> int:

@@ -128,6 +128,9 @@ class Step:
     needs_major: int = 12
     #: (table, column) pairs whose NULLs the step fills in existing rows (a backfill).
     fills: frozenset[tuple[str, str]] = frozenset()
+    #: What an operation carried over as written may change in existing rows: (table,
+    #: column), (table, "*"), or None when nobody can tell (RunPython).
+    rewrites: frozenset[tuple[str, str]] | None = frozenset()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -178,6 +178,7 @@ class DataProof:
         end_state: Any,
         touched: Iterable[tuple[str, str]],
         fills: Iterable[tuple[str, str]],
+        rewrites: Iterable[tuple[str, str]] | None = (),
     ) -> None:
         self.connection = connection
         self.alias = connection.alias
@@ -185,7 +186,15 @@ class DataProof:
         self.end = end_state
         self.touched = sorted(set(touched))
         self.fills = set(fills)
+        #: What the migration's own operations, carried over as written, may change (None:
+        #: anything, a RunPython): those values are the migration's business, not the plan's.
+        self.rewrites = None if rewrites is None else set(rewrites)
         self.result = ProofResult()
+        if self.rewrites is None:
+            self.result.notes.append(
+                "values are not compared: the migration's own code (carried over as written) "
+                "may change any row; the previous release's statements are still checked"
+            )
         #: Tables whose rows are compared -> the model of the previous release.
         self.models: dict[str, Any] = {}
         self._parents: dict[str, list[Any]] = {}
@@ -450,8 +459,10 @@ class DataProof:
 
         Tables and columns the plan drops are left out from the moment they are gone.
         """
+        if self.rewrites is None:
+            return
         for table, rows in before.items():
-            if (table, "*") in self._dropped:
+            if (table, "*") in self._dropped or (table, "*") in self.rewrites:
                 continue
             now = after.get(table, {})
             for key, values in rows.items():
@@ -461,6 +472,8 @@ class DataProof:
                     continue
                 for column, value in values.items():
                     if column not in current or (table, column) in self._dropped:
+                        continue
+                    if (table, column) in self.rewrites:
                         continue
                     self.result.compared += 1
                     new = current[column]
@@ -520,16 +533,19 @@ class DataProof:
 
 def _unique_columns(model: Any) -> set[str]:
     """Columns that are unique alone or with others (the probe's values must differ there)."""
-    meta = model._meta
-    out = {f.column for f in meta.concrete_fields if f.unique}
-    groups = [list(g) for g in meta.unique_together]
-    groups += [list(c.fields) for c in meta.constraints if getattr(c, "fields", None)]
-    for group in groups:
-        for name in group:
-            try:
-                out.add(meta.get_field(name).column)
-            except Exception:  # an expression or an unknown name: nothing to vary
-                continue
+    out: set[str] = set()
+    # Multi-table inheritance: the parents' unique columns are written by the same INSERT.
+    for owner in (model, *model._meta.get_parent_list()):
+        meta = owner._meta
+        out |= {f.column for f in meta.concrete_fields if f.unique}
+        groups = [list(g) for g in meta.unique_together]
+        groups += [list(c.fields) for c in meta.constraints if getattr(c, "fields", None)]
+        for group in groups:
+            for name in group:
+                try:
+                    out.add(meta.get_field(name).column)
+                except Exception:  # an expression or an unknown name: nothing to vary
+                    continue
     return out
 
 

@@ -279,6 +279,7 @@ def build_plan(request: PlanRequest) -> PlanOutcome:
         full_rename=request.full_rename,
         column_swap=request.column_swap,
         manage=request.manage,
+        later=inp.later if inp is not None else frozenset(),
     )
     outcome = PlanOutcome(request=request, description="", pg=pg, record=rec_path)
     if resuming:
@@ -303,7 +304,8 @@ def build_plan(request: PlanRequest) -> PlanOutcome:
             outcome.kind = "nothing"
             outcome.notes.extend(c for chain in chains for c in chain.notes)
             outcome.notes.append(
-                f"Nothing to plan: no operation of {inp.description} has a safer form."
+                f"Nothing to plan: no strategy of the planner covers an operation of "
+                f"{inp.description} (docs/planner.md lists what each plans); it stays as it is."
             )
             return outcome
         # Data migrations (RunPython) mixed with schema changes: they get a migration of
@@ -763,6 +765,10 @@ def _model_changes(outcome: PlanOutcome) -> None:
     refused: list[str] = []
     namespaces: dict[Path, dict[str, Any]] = {}
     for edit in outcome.edits:
+        inherited = _declared_in_abstract_base(edit)
+        if inherited:
+            refused.append(inherited)
+            continue
         path = models_path(edit.app_label, edit.model)
         if path is None:
             refused.append(
@@ -798,6 +804,30 @@ def _model_changes(outcome: PlanOutcome) -> None:
             + "\nMake them by hand (or write the field as a plain field class call), then "
             "plan again."
         )
+
+
+def _declared_in_abstract_base(edit: ModelEdit) -> str | None:
+    """Why ``edit`` cannot be made on its model's class: the field comes from an abstract
+    base class (an edit there changes every model that inherits it)."""
+    from django.apps import apps
+
+    if edit.field is None:
+        return None
+    try:
+        model = apps.get_model(edit.app_label, edit.model)
+    except LookupError:
+        return None
+    for base in model.__mro__[1:]:
+        meta = getattr(base, "_meta", None)
+        if meta is None or not getattr(meta, "abstract", False):
+            continue
+        if any(f.name == edit.field for f in meta.local_fields):
+            return (
+                f"{edit.model}.{edit.field}: declared in the abstract base class "
+                f"{base.__module__}.{base.__qualname__}; add {edit.option}={edit.source} there "
+                f"by hand if every model inheriting it should have it ({edit.reason})"
+            )
+    return None
 
 
 def _record_change(

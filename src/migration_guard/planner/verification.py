@@ -187,10 +187,14 @@ def verify(outcome: Any, progress: Any = None) -> Verification:
     return result
 
 
-def _touched(outcome: Any) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
-    """(app, model) pairs the plan's steps change or read, and the (table, column) it fills."""
+def _touched(
+    outcome: Any,
+) -> tuple[set[tuple[str, str]], set[tuple[str, str]], set[tuple[str, str]] | None]:
+    """(app, model) pairs the plan's steps change or read, the (table, column) it fills, and
+    what operations carried over as written may change (None: anything)."""
     models: set[tuple[str, str]] = set()
     fills: set[tuple[str, str]] = set()
+    rewrites: set[tuple[str, str]] | None = set()
     for migration in outcome.migrations:
         for step in migration.steps:
             for key in step.models:
@@ -198,7 +202,11 @@ def _touched(outcome: Any) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
                 if len(parts) >= 2:
                     models.add((parts[0], parts[1]))
             fills |= set(step.fills)
-    return models, fills
+            if step.rewrites is None:
+                rewrites = None
+            elif rewrites is not None:
+                rewrites |= set(step.rewrites)
+    return models, fills, rewrites
 
 
 def _round_trip(connection: Any, outcome: Any, result: Verification, progress: Any) -> str | None:
@@ -214,11 +222,11 @@ def _round_trip(connection: Any, outcome: Any, result: Verification, progress: A
         loader = executor.loader
         start_state = loader.project_state(nodes=start, at_end=True) if start else None
         end_state = loader.project_state(nodes=[keys[-1]], at_end=True)
-        touched, fills = _touched(outcome)
+        touched, fills, rewrites = _touched(outcome)
         proof = None
         if start_state is not None:
             progress("data", {})
-            proof = DataProof(connection, start_state, end_state, touched, fills)
+            proof = DataProof(connection, start_state, end_state, touched, fills, rewrites)
             result.data = proof.result
             proof.seed()
             before = proof.snapshot()
@@ -243,4 +251,12 @@ def _round_trip(connection: Any, outcome: Any, result: Verification, progress: A
             result.data_errors = list(proof.result.errors)
     except Exception as exc:
         return database_error_text(exc)
+    # A plan in the middle of a history: the migrations after it must still apply on top.
+    leaves = sorted(k for k in executor.loader.graph.leaf_nodes(app) if k != keys[-1])
+    if leaves:
+        try:
+            executor.loader.build_graph()
+            executor.migrate(leaves)
+        except Exception as exc:
+            return f"the migrations after the plan fail on top of it: {database_error_text(exc)}"
     return None

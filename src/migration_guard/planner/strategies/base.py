@@ -107,8 +107,36 @@ def passthrough(ctx: OpContext, *, atomic: bool = True) -> Chain:
         data=data,
         opaque=opaque,
         models=frozenset(operation_keys(op, ctx.app_label)),
+        rewrites=_rewrites(ctx, op),
     )
     return Chain(strategy="carried-over", steps=[step], index=ctx.index, planned=False)
+
+
+def _rewrites(ctx: OpContext, op: DjangoOperation) -> frozenset[tuple[str, str]] | None:
+    """What an operation carried over may change in existing rows: (table, column) pairs,
+    (table, "*") for any column, None when nobody can tell (code, custom operations)."""
+    if isinstance(op, migrations.SeparateDatabaseAndState):
+        out: set[tuple[str, str]] = set()
+        for inner in op.database_operations:
+            found = _rewrites(ctx, inner)
+            if found is None:
+                return None
+            out |= found
+        return frozenset(out)
+    if isinstance(op, migrations.RunSQL):
+        from ...trace.seed import sql_tables
+
+        return frozenset((table, "*") for table in sql_tables(op.sql))
+    if isinstance(op, migrations.RunPython) or not _is_django_model_op(op):
+        return None
+    if isinstance(op, migrations.AlterField):
+        try:
+            model = ctx.model_before(op.model_name)
+            field = model._meta.get_field(op.name)
+        except LookupError:
+            return frozenset()
+        return frozenset({(model._meta.db_table, field.column)})
+    return frozenset()
 
 
 def _is_django_model_op(op: DjangoOperation) -> bool:

@@ -64,7 +64,10 @@ class NotNullDefault(Strategy):
         q = plan.quote
         edits: list[ModelEdit] = []
         later: list[Step] = []
-        if plan.use_db_default and not one_off and not facts.check_sql:
+        # A later migration of the history redefines the field: its definition (without
+        # db_default) wins there, so the database keeps the DEFAULT through RunSQL instead.
+        redefined = plan.changed_later(facts.model_name, facts.name)
+        if plan.use_db_default and not one_off and not facts.check_sql and not redefined:
             state_field = clone_field(op.field, db_default=value)
             column_ops: list[OpSpec] = [
                 DjangoOp(

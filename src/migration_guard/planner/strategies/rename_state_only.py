@@ -76,6 +76,22 @@ class RenameStateOnly(Strategy):
 
     def _field(self, ctx: OpContext) -> Chain:
         op = ctx.operation
+        plan = ctx.plan
+        if plan.changed_later(op.model_name, op.new_name, kinds=("alter",)):
+            # A later migration redefines the field written against the renamed column: with
+            # the old column kept here, that migration would rename the column instead.
+            return Chain(
+                strategy=ID,
+                steps=[],
+                index=ctx.index,
+                planned=False,
+                notes=[
+                    f"{op.model_name}.{op.old_name} -> {op.new_name}: a later migration of the "
+                    "history changes the field again and was written for the renamed column; "
+                    "a state-only rename here would move the RENAME COLUMN into that migration. "
+                    "Carried over as it is: plan the rename where the field's history ends."
+                ],
+            )
         model_state = ctx.before.models[(ctx.app_label, op.model_name_lower)]
         old = ctx.model_before(op.model_name)._meta.get_field(op.old_name)
         after_model = ctx.model_after(op.model_name)
@@ -124,7 +140,9 @@ class RenameStateOnly(Strategy):
             value=old.column,
             reason=f"keep the column {old.column}",
         )
-        chain = Chain(strategy=ID, steps=[step], edits=[edit], index=ctx.index)
+        removed_later = plan.changed_later(op.model_name, op.new_name, kinds=("remove",))
+        edits = [] if removed_later else [edit]
+        chain = Chain(strategy=ID, steps=[step], edits=edits, index=ctx.index)
         chain.notes.append(
             f"{after_model.__name__}.{op.new_name} keeps the column {old.column} "
             f"(db_column); a full rename of the column is an expand/contract: change db_column "
@@ -134,6 +152,18 @@ class RenameStateOnly(Strategy):
 
     def _model(self, ctx: OpContext) -> Chain:
         op = ctx.operation
+        if ctx.plan.changed_later(op.new_name, kinds=("alter",)):
+            return Chain(
+                strategy=ID,
+                steps=[],
+                index=ctx.index,
+                planned=False,
+                notes=[
+                    f"model {op.old_name} -> {op.new_name}: a later migration of the history "
+                    "renames it or its table again; a state-only rename here would move the "
+                    "table rename into that migration. Carried over as it is."
+                ],
+            )
         old = ctx.model_before(op.old_name)
         new = ctx.model_after(op.new_name)
         table = old._meta.db_table
@@ -169,7 +199,10 @@ class RenameStateOnly(Strategy):
             value=table,
             reason=f"keep the table {table}",
         )
-        chain = Chain(strategy=ID, steps=[step], edits=[edit], index=ctx.index)
+        removed_later = ctx.plan.changed_later(op.new_name, kinds=("remove",))
+        chain = Chain(
+            strategy=ID, steps=[step], edits=[] if removed_later else [edit], index=ctx.index
+        )
         chain.notes.append(
             f"{op.new_name} keeps the table {table} (Meta.db_table); plan_zero_downtime "
             "--full-rename renames the table too, with a view under the old name for the "
