@@ -78,16 +78,15 @@ class PlanContext:
     later: frozenset[tuple[str, str | None, str]] = frozenset()
 
     def changed_later(
-        self, model_name: str, field_name: str | None = None, *, kinds: tuple[str, ...] = ()
+        self, model_name: str, field_name: str | None = None, *, kinds: tuple[str, ...]
     ) -> bool:
-        """A later migration of the history changes this model (or field) again (``kinds``:
-        only changes of these kinds)."""
+        """A later migration of the history changes this field (or its whole model) in one of
+        these ways: "alter", "remove" (fields and models), "rename", "table" (models)."""
         model = model_name.lower()
         field = field_name.lower() if field_name else None
-        for m, f, kind in self.later:
-            if m == model and (f is None or f == field) and (not kinds or kind in kinds):
-                return True
-        return False
+        return any(
+            m == model and (f is None or f == field) and kind in kinds for m, f, kind in self.later
+        )
 
     @property
     def batch_size(self) -> int:

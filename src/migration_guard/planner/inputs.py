@@ -63,8 +63,8 @@ class PlanInput:
     notes: list[str] = dataclasses.field(default_factory=list)
     #: Model renames the autodetector was told to assume.
     renames: list[str] = dataclasses.field(default_factory=list)
-    #: (model, field or None, "alter" or "remove") that migrations after the replaced one
-    #: change again.
+    #: (model, field or None, kind) that migrations after the replaced one change again
+    #: (see :func:`later_changes`).
     later: frozenset[tuple[str, str | None, str]] = frozenset()
 
 
@@ -329,8 +329,8 @@ def from_migration(
 
 def later_changes(loader: MigrationLoader, key: Key) -> frozenset[tuple[str, str | None, str]]:
     """What migrations after ``key`` (in its app) change again: (model, field, kind) for a
-    field, (model, None, kind) for the whole model; kind "remove" (RemoveField, DeleteModel)
-    or "alter" (anything that redefines it)."""
+    field ("alter": AlterField, RenameField; "remove": RemoveField), (model, None, kind) for
+    the whole model ("remove": DeleteModel, "rename": RenameModel, "table": AlterModelTable)."""
     out: set[tuple[str, str | None, str]] = set()
     app = key[0]
     for other in loader.graph.backwards_plan(key):  # key and every migration after it
@@ -345,9 +345,9 @@ def later_changes(loader: MigrationLoader, key: Key) -> frozenset[tuple[str, str
             if isinstance(op, migrations.DeleteModel):
                 out.add((op.name_lower, None, "remove"))
             elif isinstance(op, migrations.AlterModelTable):
-                out.add((op.name_lower, None, "alter"))
+                out.add((op.name_lower, None, "table"))
             elif isinstance(op, migrations.RenameModel):
-                out.add((op.old_name_lower, None, "alter"))
+                out.add((op.old_name_lower, None, "rename"))
             elif isinstance(op, migrations.RenameField):
                 out.add((op.model_name_lower, op.old_name_lower, "alter"))
             elif isinstance(op, migrations.AlterField):

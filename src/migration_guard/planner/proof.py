@@ -490,6 +490,33 @@ class DataProof:
                             f"is {_short(new)}"
                         )
 
+    def remove_seeded(self) -> bool:
+        """Delete the seeded rows (children first); False when some could not go."""
+        quote = self.connection.ops.quote_name
+        for table, pks in reversed(list(self._parents.items())):
+            if not pks:
+                continue
+            model = self.models.get(table) or next(
+                (m for m in self.start.apps.get_models() if m._meta.db_table == table), None
+            )
+            if model is None:
+                continue
+            try:
+                with transaction.atomic(using=self.alias), self.connection.cursor() as cursor:
+                    if not self._exists(cursor, table):
+                        continue
+                    cursor.execute(
+                        f"DELETE FROM {quote(table)} WHERE {quote(model._meta.pk.column)} "  # noqa: S608
+                        "= ANY(%s)",
+                        [list(pks)],
+                    )
+            except DatabaseError as exc:
+                self.result.notes.append(
+                    f"the seeded rows of {table} could not be removed ({_first_line(exc)})"
+                )
+                return False
+        return True
+
     def dropped_notes(self) -> None:
         for table, column in sorted(self._dropped):
             what = f"the table {table}" if column == "*" else f"{table}.{column}"

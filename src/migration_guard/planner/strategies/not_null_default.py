@@ -66,7 +66,9 @@ class NotNullDefault(Strategy):
         later: list[Step] = []
         # A later migration of the history redefines the field: its definition (without
         # db_default) wins there, so the database keeps the DEFAULT through RunSQL instead.
-        redefined = plan.changed_later(facts.model_name, facts.name)
+        redefined = plan.changed_later(
+            facts.model_name, facts.name, kinds=("alter", "remove", "rename")
+        )
         if plan.use_db_default and not one_off and not facts.check_sql and not redefined:
             state_field = clone_field(op.field, db_default=value)
             column_ops: list[OpSpec] = [

@@ -77,7 +77,7 @@ class RenameStateOnly(Strategy):
     def _field(self, ctx: OpContext) -> Chain:
         op = ctx.operation
         plan = ctx.plan
-        if plan.changed_later(op.model_name, op.new_name, kinds=("alter",)):
+        if plan.changed_later(op.model_name, op.new_name, kinds=("alter", "rename")):
             # A later migration redefines the field written against the renamed column: with
             # the old column kept here, that migration would rename the column instead.
             return Chain(
@@ -152,7 +152,7 @@ class RenameStateOnly(Strategy):
 
     def _model(self, ctx: OpContext) -> Chain:
         op = ctx.operation
-        if ctx.plan.changed_later(op.new_name, kinds=("alter",)):
+        if ctx.plan.changed_later(op.new_name, kinds=("rename",)):
             return Chain(
                 strategy=ID,
                 steps=[],
