@@ -4,7 +4,7 @@ Answering makemigrations' prompt for a new NOT NULL field writes
 ``AddField(..., default=<answer>, preserve_default=False)``: the model has no
 default, the migration has a one-off one. Here on every kind of field at once,
 a ForeignKey to the swappable user model (given as a string until rendered:
-this crashed the planner) included; the plan runs with its own verification
+this crashed the planner) and an ``auto_now`` field (no default at all) included; the plan runs with its own verification
 (a fresh process, rows of the previous release, the audit). Then the shapes of
 a history: a squashed migration (refused, saying why), a merge migration
 (nothing to plan), a unique field with one default for every row (refused).
@@ -27,6 +27,7 @@ MODEL_FIELDS = """\
     first_seen = models.DateTimeField(auto_now_add=True)
     uid = models.UUIDField()
     meta = models.JSONField()
+    changed_at = models.DateTimeField(auto_now=True)
 """
 ONE_OFF = """\
 import django.db.models.deletion
@@ -87,6 +88,11 @@ class Migration(migrations.Migration):
             field=models.JSONField(default=dict),
             preserve_default=False,
         ),
+        migrations.AddField(
+            model_name='post',
+            name='changed_at',
+            field=models.DateTimeField(auto_now=True),
+        ),
     ]
 """  # noqa: E501 (makemigrations writes long lines)
 
@@ -116,6 +122,9 @@ def test_one_off_defaults_of_every_kind_are_planned_and_verified(one_off):
     assert "assignment='\"uid\" = gen_random_uuid()'" in text
     assert "assignment='\"first_seen\" = now()'" in text
     assert "backfill_in_python(rows, 'meta', dict)" in text
+    # auto_now without a default (Django gives existing rows the time of the migration and
+    # drops the DEFAULT: the previous release's INSERTs then failed): backfilled, now()
+    assert "assignment='\"changed_at\" = now()'" in text
     assert not (project.root / "blog/migrations/0020_post_one_off_defaults.py").exists()
 
 

@@ -328,32 +328,37 @@ def from_migration(
 
 
 def later_changes(loader: MigrationLoader, key: Key) -> frozenset[tuple[str, str | None, str]]:
-    """What migrations after ``key`` (in its app) change again: (model, field, kind) for a
-    field ("alter": AlterField, RenameField; "remove": RemoveField), (model, None, kind) for
-    the whole model ("remove": DeleteModel, "rename": RenameModel, "table": AlterModelTable)."""
-    out: set[tuple[str, str | None, str]] = set()
-    app = key[0]
+    """What the migrations after ``key`` (in its app) change again (see :func:`changes_of`)."""
+    operations: list[Any] = []
     for other in loader.graph.backwards_plan(key):  # key and every migration after it
-        if other == key or other[0] != app or other not in loader.graph.nodes:
+        if other == key or other[0] != key[0] or other not in loader.graph.nodes:
             continue
-        stack = list(loader.graph.nodes[other].operations)
-        while stack:
-            op = stack.pop()
-            if isinstance(op, migrations.SeparateDatabaseAndState):
-                stack.extend(op.state_operations)
-                continue
-            if isinstance(op, migrations.DeleteModel):
-                out.add((op.name_lower, None, "remove"))
-            elif isinstance(op, migrations.AlterModelTable):
-                out.add((op.name_lower, None, "table"))
-            elif isinstance(op, migrations.RenameModel):
-                out.add((op.old_name_lower, None, "rename"))
-            elif isinstance(op, migrations.RenameField):
-                out.add((op.model_name_lower, op.old_name_lower, "alter"))
-            elif isinstance(op, migrations.AlterField):
-                out.add((op.model_name_lower, op.name_lower, "alter"))
-            elif isinstance(op, migrations.RemoveField):
-                out.add((op.model_name_lower, op.name_lower, "remove"))
+        operations.extend(loader.graph.nodes[other].operations)
+    return changes_of(operations)
+
+
+def changes_of(operations: list[Any]) -> frozenset[tuple[str, str | None, str]]:
+    """What ``operations`` change: (model, field, kind) for a field ("alter": AlterField,
+    RenameField; "remove": RemoveField), (model, None, kind) for the whole model ("remove":
+    DeleteModel, "rename": RenameModel, "table": AlterModelTable)."""
+    out: set[tuple[str, str | None, str]] = set()
+    stack = list(operations)
+    while stack:
+        op = stack.pop()
+        if isinstance(op, migrations.SeparateDatabaseAndState):
+            stack.extend(op.state_operations)
+        elif isinstance(op, migrations.DeleteModel):
+            out.add((op.name_lower, None, "remove"))
+        elif isinstance(op, migrations.AlterModelTable):
+            out.add((op.name_lower, None, "table"))
+        elif isinstance(op, migrations.RenameModel):
+            out.add((op.old_name_lower, None, "rename"))
+        elif isinstance(op, migrations.RenameField):
+            out.add((op.model_name_lower, op.old_name_lower, "alter"))
+        elif isinstance(op, migrations.AlterField):
+            out.add((op.model_name_lower, op.name_lower, "alter"))
+        elif isinstance(op, migrations.RemoveField):
+            out.add((op.model_name_lower, op.name_lower, "remove"))
     return frozenset(out)
 
 

@@ -36,7 +36,15 @@ from ..pgversion import PgFacts
 from . import strategies
 from .context import OpContext, PlanContext, sql_connection
 from .errors import PlanAborted, PlanError
-from .inputs import PlanInput, check_app, from_migration, from_models, next_number, number_of
+from .inputs import (
+    PlanInput,
+    changes_of,
+    check_app,
+    from_migration,
+    from_models,
+    next_number,
+    number_of,
+)
 from .model import Chain, FileChange, ModelEdit, PendingStep, PlannedMigration, SourceOp
 from .modeledit import apply_edits, models_module, models_path
 from .record import read_record, record_path, render_record
@@ -319,6 +327,8 @@ def _chains(inp: PlanInput, plan_ctx: PlanContext) -> list[Chain]:
     state = inp.before
     atomic = inp.original.atomic if inp.original is not None else True
     for index, operation in enumerate(inp.operations):
+        # What later operations (of this input, then of the history) change again.
+        plan_ctx.later = inp.later | changes_of(inp.operations[index + 1 :])
         after = state.clone()
         operation.state_forwards(inp.app_label, after)
         ctx = OpContext(

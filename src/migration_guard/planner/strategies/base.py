@@ -420,6 +420,22 @@ def needs_followups(facts: FieldFacts) -> bool:
     return bool(facts.check_sql or facts.foreign_key or facts.unique or facts.index)
 
 
+def auto_now_default(field: DjangoField) -> Any:
+    """What Django writes into existing rows for an ``auto_now``/``auto_now_add`` field
+    (``timezone.now``, ``date.today``), None for other fields (and for a TimeField)."""
+    if not (getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)):
+        return None
+    if isinstance(field, models.DateTimeField):
+        from django.utils import timezone
+
+        return timezone.now
+    if isinstance(field, models.DateField):
+        import datetime
+
+        return datetime.date.today
+    return None
+
+
 def implicit_empty_default(field: DjangoField) -> bool:
     """A blank CharField/TextField without default: Django fills existing rows with ''."""
     return (
@@ -449,6 +465,8 @@ def new_field_strategy(ctx: OpContext) -> str | None:
     if facts.db_default_sql is not None and facts.db_default_volatile:
         return "not-null-backfill"
     if not facts.null and facts.db_default_sql is None:
+        if auto_now_default(op.field) is not None and not op.field.has_default():
+            return "not-null-backfill"  # Django fills existing rows with now(), then forgets
         if op.field.has_default():
             if callable(op.field.default):
                 return "not-null-backfill"

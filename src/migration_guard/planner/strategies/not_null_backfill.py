@@ -35,6 +35,7 @@ from .base import (
     FieldFacts,
     Strategy,
     add_field_chain,
+    auto_now_default,
     bare_field,
     column_definition,
     field_facts,
@@ -47,6 +48,10 @@ ID = "not-null-backfill"
 def _computed_by(facts: FieldFacts) -> str:
     if facts.db_default_sql is not None:
         return f"db_default {facts.db_default_sql}"
+    auto = auto_now_default(facts.field)
+    if auto is not None and not facts.has_default:
+        kind = "auto_now" if getattr(facts.field, "auto_now", False) else "auto_now_add"
+        return f"{kind}: the time of the migration for existing rows"
     default = facts.default
     name = getattr(default, "__qualname__", None) or repr(default)
     module = getattr(default, "__module__", "")
@@ -183,6 +188,12 @@ class NotNullBackfill(Strategy):
             if expression is None and not op.preserve_default:
                 # A one-off default: the state's field has none, the migration keeps it.
                 source, found = MigrationWriter.serialize(op.field.default)
+                value_source, imports = source, tuple(sorted(found))
+        elif (auto := auto_now_default(op.field)) is not None:
+            # auto_now/auto_now_add: what Django gives existing rows, now, in the backfill.
+            expression = sql_fill_expression(ctx.plan, auto, facts.db_type)
+            if expression is None:
+                source, found = MigrationWriter.serialize(auto)
                 value_source, imports = source, tuple(sorted(found))
         return Fill(
             app_label=facts.app_label,
