@@ -117,7 +117,7 @@ def _verification_lines(v: Any) -> list[str]:
     data = v.data
     if v.ok:
         parts = ["state matches the models", "the project imports in a fresh process"]
-        if not any("round trip" in s for s in v.skipped):
+        if not any("round trip and audit skipped" in s for s in v.skipped):
             if data is not None and data.seeded:
                 parts.append(
                     f"forward, back and forward again on {sum(data.seeded.values())} rows of "

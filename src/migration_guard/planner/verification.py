@@ -224,7 +224,14 @@ def _round_trip(connection: Any, outcome: Any, result: Verification, progress: A
         end_state = loader.project_state(nodes=[keys[-1]], at_end=True)
         touched, fills, rewrites = _touched(outcome)
         proof = None
-        if start_state is not None:
+        if rewrites is None:
+            # The migration runs its own code (RunPython): it was written for the history's
+            # rows, and edge rows could break it for reasons that are not the plan's.
+            result.skipped.append(
+                "rows: the plan carries the migration's own code (RunPython), so the round "
+                "trip runs on the history's own rows, without seeded edge rows"
+            )
+        elif start_state is not None:
             progress("data", {})
             proof = DataProof(connection, start_state, end_state, touched, fills, rewrites)
             result.data = proof.result
