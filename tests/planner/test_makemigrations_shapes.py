@@ -4,8 +4,9 @@ Answering makemigrations' prompt for a new NOT NULL field writes
 ``AddField(..., default=<answer>, preserve_default=False)``: the model has no
 default, the migration has a one-off one. Here on every kind of field at once,
 a ForeignKey to the swappable user model (given as a string until rendered:
-this crashed the planner) and an ``auto_now`` field (no default at all) included; the plan runs with its own verification
-(a fresh process, rows of the previous release, the audit). Then the shapes of
+this crashed the planner) and an ``auto_now`` field (no default at all)
+included; the plan runs with its own verification (a fresh process, rows of
+the previous release, the audit). Then the shapes of
 a history: a squashed migration (refused, saying why), a merge migration
 (nothing to plan), a unique field with one default for every row (refused).
 """

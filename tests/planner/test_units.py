@@ -441,3 +441,57 @@ def test_option_removals_before_a_deleted_model_go_with_it():
     # a model that stays keeps its removals
     kept, _, folded = fold_into_deleted_models(operations[:1], [None])
     assert (kept, folded) == (operations[:1], [])
+
+
+def _slot(slug: str, atomic: bool = True):
+    from migration_guard.planner.schedule import Slot
+
+    slot = Slot(atomic=atomic, data=False)
+    slot.add(Step(strategy="x", slug=slug, phase="expand", title="t", why="", operations=[]))
+    return slot
+
+
+class _Loader:
+    def __init__(self, names):
+        self.disk_migrations = {("app", name): None for name in names}
+
+
+def test_plan_names_never_take_the_replaced_migration_s_name():
+    """A plan named like the migration it replaces would be deleted with it (the corpus:
+    wagtailembeds 0006_add_embed_hash)."""
+    from migration_guard.planner.service import _names
+
+    loader = _Loader(["0005_x", "0006_add_embed_hash", "0007_populate_hash"])
+    names = _names(
+        [_slot("add_embed_hash")], 6, None, loader, "app", replaced="0006_add_embed_hash"
+    )
+    assert names == ["0006_add_embed_hash_2"]
+
+
+def test_plan_names_in_the_middle_of_a_history_take_sub_numbers():
+    from migration_guard.planner.service import _names
+
+    loader = _Loader(["0006_hazard", "0007_next", "0008_last"])
+    slots = [_slot("expand"), _slot("backfill", atomic=False)]
+    assert _names(slots, 6, None, loader, "app", replaced="0006_hazard") == [
+        "0006_1_expand",
+        "0006_2_backfill",
+    ]
+    at_the_end = _Loader(["0006_hazard"])
+    assert _names(slots, 6, None, at_the_end, "app", replaced="0006_hazard") == [
+        "0006_expand",
+        "0007_backfill",
+    ]
+
+
+def test_staging_refuses_two_changes_of_one_file(tmp_path):
+    from migration_guard.planner.model import FileChange
+    from migration_guard.planner.staging import Staging
+
+    path = tmp_path / "0006_a.py"
+    with pytest.raises(ValueError, match="twice"):
+        Staging.prepare(
+            tmp_path / ".staging",
+            [FileChange(path, None, "x", "migration"), FileChange(path, "x", None, "replaced")],
+        )
+    assert not (tmp_path / ".staging").exists()

@@ -590,8 +590,10 @@ def _names(
     sub-number (``0006_1_<slug>``, ``0006_2_<slug>``...), so that every number stays
     unique and the files sort where the replaced one was.
     """
-    existing = {n for a, n in loader.disk_migrations if a == app and n != replaced}
-    taken = {number_of(n) for n in existing}
+    # Every name on disk stays taken (the replaced one too: its file goes only after the new
+    # ones are written); its number is free for the plan.
+    existing = {n for a, n in loader.disk_migrations if a == app}
+    taken = {number_of(n) for n in existing if n != replaced}
     bases = []
     for index, slot in enumerate(slots):
         base = _slot_slug(slot)

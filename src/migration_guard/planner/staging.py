@@ -66,6 +66,10 @@ class Staging:
         """Stage ``changes``: new contents and the original bytes; nothing else is touched."""
         if folder.exists():
             raise FileExistsError(f"{folder} exists: an earlier plan was interrupted")
+        paths = [change.path.resolve() for change in changes]
+        twice = sorted({str(p) for p in paths if paths.count(p) > 1})
+        if twice:  # one change would undo the other
+            raise ValueError(f"the plan changes {', '.join(twice)} twice")
         staging = cls(folder)
         folder.mkdir(parents=True)
         try:

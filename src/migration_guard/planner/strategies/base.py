@@ -180,6 +180,15 @@ def operation_keys(op: DjangoOperation, app_label: str) -> set[str]:
     return {base}
 
 
+def together(state: Any, app_label: str, model_name: str, option: str) -> set[tuple[str, ...]]:
+    """``unique_together``/``index_together`` of a model state as a set of field tuples
+    (makemigrations wrote ``None``, a single tuple or a list of them over the years)."""
+    from django.db.models.options import normalize_together
+
+    value = state.models[(app_label, model_name.lower())].options.get(option)
+    return {tuple(fields) for fields in normalize_together(value or ())}
+
+
 def keys_conflict(a: Iterable[str], b: Iterable[str]) -> bool:
     """Two key sets touch the same model state (a model key covers its fields)."""
     a_set, b_set = set(a), set(b)

@@ -31,7 +31,14 @@ from ..context import OpContext
 from ..model import Chain, DjangoOp, OpSpec, SeparateSpec
 from ..steps import build_ops, build_step, concurrent_create, field_index_sql, index_op
 from ..writer import text
-from .base import FieldFacts, FieldPart, Strategy, new_field_strategy, plain_new_field
+from .base import (
+    FieldFacts,
+    FieldPart,
+    Strategy,
+    new_field_strategy,
+    plain_new_field,
+    together,
+)
 from .set_not_null import altered_field, db_kwargs_differ
 
 ID = "concurrent-index"
@@ -167,18 +174,8 @@ class ConcurrentIndex(Strategy):
         op = ctx.operation
         before = ctx.model_before(op.name)
         after = ctx.model_after(op.name)
-        olds = {
-            tuple(f)
-            for f in ctx.before.models[(ctx.app_label, op.name_lower)].options.get(
-                "index_together", ()
-            )
-        }
-        news = {
-            tuple(f)
-            for f in ctx.after.models[(ctx.app_label, op.name_lower)].options.get(
-                "index_together", ()
-            )
-        }
+        olds = together(ctx.before, ctx.app_label, op.name_lower, "index_together")
+        news = together(ctx.after, ctx.app_label, op.name_lower, "index_together")
         editor = ctx.plan.editor()
         table = after._meta.db_table
         database: list[OpSpec] = []

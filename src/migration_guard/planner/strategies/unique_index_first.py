@@ -34,7 +34,14 @@ from ..steps import (
     like_index_sql,
 )
 from ..writer import text
-from .base import FieldFacts, FieldPart, Strategy, new_field_strategy, plain_new_field
+from .base import (
+    FieldFacts,
+    FieldPart,
+    Strategy,
+    new_field_strategy,
+    plain_new_field,
+    together,
+)
 from .set_not_null import altered_field, db_kwargs_differ
 
 ID = "unique-index-first"
@@ -160,8 +167,8 @@ class UniqueIndexFirst(Strategy):
     def _together(self, ctx: OpContext) -> tuple[set[tuple[str, ...]], set[tuple[str, ...]]]:
         op = ctx.operation
         key = (ctx.app_label, op.name_lower)
-        olds = {tuple(f) for f in ctx.before.models[key].options.get("unique_together", ())}
-        news = {tuple(f) for f in ctx.after.models[key].options.get("unique_together", ())}
+        olds = together(ctx.before, *key, "unique_together")
+        news = together(ctx.after, *key, "unique_together")
         return olds, news
 
     def _add_constraint(self, ctx: OpContext) -> Chain:
