@@ -165,7 +165,10 @@ def _classify(proc: subprocess.CompletedProcess[str]) -> tuple[str, str]:
     if CRASH.search(err) or CRASH.search(out) or proc.returncode not in (0, 1, 2):
         return "crashed", (err.strip().splitlines() or ["exit " + str(proc.returncode)])[-1]
     if proc.returncode == 2:
-        return "refused", err.strip().replace("CommandError: ", "")
+        start = err.find("CommandError: ")  # after any system-check warnings
+        return "refused", err[
+            start + len("CommandError: ") :
+        ].strip() if start >= 0 else err.strip()
     if "Verification FAILED" in out:
         start = out.index("Verification FAILED")
         return "verification-failed", out[start:].strip()
