@@ -69,7 +69,7 @@ def backfill_in_batches(connection, table, key, assignment, todo, params=()):
         if row is None:
             break
         last, done = row[:-1], done + row[-1]
-        size = max(1, min(size * 2, int(size * BATCH_SECONDS / max(took, 0.001))))
+        size = max(1, min(size * 3 // 2 + 1, int(size * BATCH_SECONDS / max(took, 0.001))))
         if time.monotonic() - reported >= 5:
             reported = time.monotonic()
             sys.stderr.write(f'  {table}: {done} rows so far\n')
