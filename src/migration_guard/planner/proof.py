@@ -31,6 +31,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, models, transaction
+from psycopg import sql
 
 #: Rows seeded per table (and values per column): edges first, then ordinary ones.
 ROWS = 6
@@ -390,13 +391,15 @@ class DataProof:
             return
         with self.connection.schema_editor(collect_sql=True, atomic=False) as editor:
             conditions = [str(c._get_check_sql(after, editor)) for c in checks]  # type: ignore[attr-defined]
-        quote = self.connection.ops.quote_name
         where = " AND ".join(f"({c})" for c in conditions)
         try:
             with transaction.atomic(using=self.alias), self.connection.cursor() as cursor:
                 cursor.execute(
-                    f"DELETE FROM {quote(meta.db_table)} WHERE {quote(meta.pk.column)} = ANY(%s) "  # noqa: S608
-                    f"AND NOT ({where})",
+                    sql.SQL("DELETE FROM {} WHERE {} = ANY(%s) AND NOT ({})").format(
+                        sql.Identifier(meta.db_table),
+                        sql.Identifier(meta.pk.column),
+                        sql.SQL(where),  # Django's own SQL for the model's CHECK constraints
+                    ),
                     [list(pks)],
                 )
         except DatabaseError as exc:
@@ -409,7 +412,6 @@ class DataProof:
     def snapshot(self) -> Snapshot:
         """Every seeded row of every compared table that exists: key -> column -> value."""
         out: Snapshot = {}
-        quote = self.connection.ops.quote_name
         for table, model in self.models.items():
             seeded = self._parents.get(table, [])
             if not seeded:
@@ -434,8 +436,11 @@ class DataProof:
                 if pk not in columns:
                     continue
                 cursor.execute(
-                    f"SELECT {', '.join(quote(c) for c in columns)} FROM {quote(table)} "  # noqa: S608
-                    f"WHERE {quote(pk)} = ANY(%s)",
+                    sql.SQL("SELECT {} FROM {} WHERE {} = ANY(%s)").format(
+                        sql.SQL(", ").join(sql.Identifier(c) for c in columns),
+                        sql.Identifier(table),
+                        sql.Identifier(pk),
+                    ),
                     [list(seeded)],
                 )
                 rows: dict[tuple[Any, ...], dict[str, Any]] = {}
@@ -488,7 +493,6 @@ class DataProof:
 
     def remove_seeded(self) -> bool:
         """Delete the seeded rows (children first); False when some could not go."""
-        quote = self.connection.ops.quote_name
         for table, pks in reversed(list(self._parents.items())):
             if not pks:
                 continue
@@ -502,8 +506,9 @@ class DataProof:
                     if not self._exists(cursor, table):
                         continue
                     cursor.execute(
-                        f"DELETE FROM {quote(table)} WHERE {quote(model._meta.pk.column)} "  # noqa: S608
-                        "= ANY(%s)",
+                        sql.SQL("DELETE FROM {} WHERE {} = ANY(%s)").format(
+                            sql.Identifier(table), sql.Identifier(model._meta.pk.column)
+                        ),
                         [list(pks)],
                     )
             except DatabaseError as exc:

@@ -205,7 +205,12 @@ def main() -> None:
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--project", choices=["sample", "thirdparty", "both"], default="both")
     parser.add_argument("--jobs", type=int, default=1)
-    parser.add_argument("--only", help="APP.MIGRATION prefix to run alone")
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="APP.MIGRATION",
+        help="a prefix of the migrations to run (repeatable; default: all)",
+    )
     parser.add_argument("--out", help="write every outcome to this JSON file")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO / "src"))
@@ -215,7 +220,7 @@ def main() -> None:
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
         targets = _findings(project, args.database_url)
         if args.only:
-            targets = [t for t in targets if f"{t.app}.{t.migration}".startswith(args.only)]
+            targets = [t for t in targets if f"{t.app}.{t.migration}".startswith(tuple(args.only))]
         print(f"{project}: {len(targets)} migrations with plannable findings", flush=True)
         with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
             futures = [pool.submit(plan, target, args.database_url) for target in targets]
