@@ -32,6 +32,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.recorder import MigrationRecorder
 from django.db.migrations.state import ProjectState
 
+from . import sqlfacts
 from .cache import BaseStateCache, Entry
 from .capture import Capture, captured
 from .collect import (
@@ -207,6 +208,8 @@ def run_audit(request: AuditRequest, progress: Progress = _noop) -> AuditReport:
                     info = stack.enter_context(scratch_database(server, keep=request.keep))
                 connection = stack.enter_context(connections_pointed_at(info, request.database))
                 _check_django_supports(connection, server)
+                # Rules ask the scratch server which functions are volatile (pg_proc).
+                stack.enter_context(sqlfacts.volatility_from(connection))
                 pg = _pg_facts(config, server.server_version, stats)
                 output = stack.enter_context(captured())
                 run = _Run(request, change, order, connection, info, pg, lock_timeout, progress)

@@ -12,8 +12,12 @@ names are folded to lower case as PostgreSQL does, and schemas are dropped.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
+import logging
 import re
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import sqlparse
@@ -1133,3 +1137,190 @@ def parse_one(sql: str) -> SqlStatement:
     """The first statement of ``sql`` (kind ``other`` for empty text)."""
     statements = parse(sql)
     return statements[0] if statements else SqlStatement(text=sql)
+
+
+# ---------------------------------------------------------------------------
+# Function volatility
+# ---------------------------------------------------------------------------
+#
+# Whether a DEFAULT is computed once (constant, STABLE: catalog-only on PG11+)
+# or per row (VOLATILE: a table rewrite) is PostgreSQL's own knowledge:
+# ``pg_proc.provolatile``. Both the audit and the planner ask here. With a
+# server at hand (the audit's scratch database, after the migrations before
+# the one judged), its catalog answers, extensions and the project's own
+# functions included. Without one (the planner writing files, a rule run on
+# its own) a snapshot of that catalog answers: ``pg_functions.txt``, generated
+# from PostgreSQL 15 (with pgcrypto and uuid-ossp) and 18 (tests/test_sqlfacts.py
+# checks it against the session's server; UPDATE_GOLDEN=1 merges that server in).
+# A name neither source knows is taken as VOLATILE, PostgreSQL's own default for
+# a function created without a volatility: the fallback may ask for a backfill
+# that was not needed, never miss a rewrite.
+
+#: Live catalog: names with any VOLATILE overload, every function name, and the
+#: keywords that look like calls (``COALESCE(...)``, ``CAST(...)``).
+CATALOG_QUERY = """
+SELECT p.proname, bool_or(p.provolatile = 'v') FROM pg_proc p GROUP BY p.proname
+"""
+KEYWORDS_QUERY = "SELECT word FROM pg_get_keywords() WHERE catcode IN ('R', 'C', 'T')"
+SNAPSHOT = "pg_functions.txt"
+
+
+@dataclasses.dataclass(frozen=True)
+class Volatility:
+    """Which function names PostgreSQL evaluates per row."""
+
+    #: Names with at least one VOLATILE overload.
+    volatile: frozenset[str]
+    #: Names known to be STABLE or IMMUTABLE in every overload.
+    other: frozenset[str]
+    #: Keywords written like calls (never volatile).
+    keywords: frozenset[str]
+    #: "pg_proc" (a live server) or "snapshot".
+    origin: str
+
+    def is_volatile(self, name: str) -> bool:
+        """``name`` (unquoted) is VOLATILE, or unknown and so taken as VOLATILE."""
+        name = name.lower()
+        if name in self.volatile:
+            return True
+        return name not in self.other and name not in self.keywords
+
+    def first_volatile(self, expression: str | None) -> str | None:
+        """The first function ``expression`` calls that is volatile (lowercased), or None."""
+        for name in function_calls(expression or ""):
+            if self.is_volatile(name):
+                return name
+        return None
+
+
+def function_calls(expression: str) -> list[str]:
+    """Names of the functions ``expression`` calls, in order, lowercased.
+
+    ``name(`` where ``name`` is no type: what follows ``::`` or ``AS`` (casts,
+    ``character varying(20)``) is skipped. A schema qualifier is dropped.
+    """
+    toks = [t for t in _tokenize(expression) if t.kind != _COMMENT]
+    out: list[str] = []
+    i = 0
+    n = len(toks)
+    while i < n:
+        tok = toks[i]
+        if (tok.kind == _OP and tok.value == "::") or _word(tok) == "AS":
+            i = _skip_type(toks, i + 1)
+            continue
+        if (
+            tok.kind in (_IDENT, _QIDENT)
+            and i + 1 < n
+            and toks[i + 1].kind == _OP
+            and toks[i + 1].value == "("
+        ):
+            out.append(_unquote(tok).lower() if tok.kind == _QIDENT else tok.value.lower())
+        i += 1
+    return out
+
+
+def _skip_type(toks: list[_Tok], i: int) -> int:
+    """Index of the first token after the type name that starts at ``i``."""
+    n = len(toks)
+    while i < n:
+        tok = toks[i]
+        if tok.kind in (_IDENT, _QIDENT) or (tok.kind == _OP and tok.value == "."):
+            i += 1
+        elif tok.kind == _OP and tok.value in "([" and i > 0 and toks[i - 1].kind != _OP:
+            close = ")" if tok.value == "(" else "]"
+            depth = 0
+            while i < n:
+                if toks[i].kind == _OP and toks[i].value == tok.value:
+                    depth += 1
+                elif toks[i].kind == _OP and toks[i].value == close:
+                    depth -= 1
+                    if depth == 0:
+                        break
+                i += 1
+            i += 1
+        elif tok.kind == _OP and tok.value == "[":
+            i += 2 if i + 1 < n and toks[i + 1].value == "]" else 1
+        else:
+            break
+    return i
+
+
+def read_snapshot(text: str) -> Volatility:
+    """The snapshot's sections (``[volatile]``, ``[other]``, ``[keywords]``) as a Volatility."""
+    sections: dict[str, set[str]] = {"volatile": set(), "other": set(), "keywords": set()}
+    current: set[str] | None = None
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            current = sections.get(line[1:-1])
+            continue
+        if current is not None:
+            current.update(word.lower() for word in line.split())
+    return Volatility(
+        volatile=frozenset(sections["volatile"]),
+        other=frozenset(sections["other"] - sections["volatile"]),
+        keywords=frozenset(sections["keywords"]),
+        origin="snapshot",
+    )
+
+
+_snapshot: Volatility | None = None
+
+
+def snapshot_volatility() -> Volatility:
+    """The snapshot shipped with the package (read once)."""
+    global _snapshot
+    if _snapshot is None:
+        from importlib.resources import files
+
+        _snapshot = read_snapshot(
+            files(__package__ or "migration_guard").joinpath(SNAPSHOT).read_text("utf-8")
+        )
+    return _snapshot
+
+
+def catalog_volatility(cursor: Any) -> Volatility:
+    """What a live server's catalog says (a DB-API cursor of the database judged)."""
+    cursor.execute(CATALOG_QUERY)
+    volatile: set[str] = set()
+    other: set[str] = set()
+    for name, is_volatile in cursor.fetchall():
+        (volatile if is_volatile else other).add(str(name).lower())
+    cursor.execute(KEYWORDS_QUERY)
+    keywords = {str(row[0]).lower() for row in cursor.fetchall()}
+    return Volatility(frozenset(volatile), frozenset(other), frozenset(keywords), "pg_proc")
+
+
+_live: contextvars.ContextVar[Callable[[], Volatility] | None] = contextvars.ContextVar(
+    "migration_guard_volatility", default=None
+)
+_log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def volatility_from(connection: Any) -> Iterator[None]:
+    """Inside the block, :func:`volatility` reads ``connection``'s catalog (a Django
+    connection to the database being judged), at the moment it is asked."""
+
+    def read() -> Volatility:
+        with connection.cursor() as cursor:
+            return catalog_volatility(cursor)
+
+    token = _live.set(read)
+    try:
+        yield
+    finally:
+        _live.reset(token)
+
+
+def volatility() -> Volatility:
+    """The live catalog inside :func:`volatility_from`, else the snapshot."""
+    read = _live.get()
+    if read is not None:
+        try:
+            return read()
+        except Exception as exc:  # a broken connection: the snapshot still answers
+            _log.debug("reading function volatility from the server failed: %s", exc)
+    return snapshot_volatility()

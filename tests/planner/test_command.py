@@ -208,3 +208,69 @@ def test_audit_names_the_planner_for_exactly_the_rules_it_covers():
     covered = set(rule_strategies())
     plannable = {rule_id for rule_id, rule in registry().items() if rule.plannable}
     assert plannable == covered
+
+
+# -- models.py edits (issue 12, item 3) ----------------------------------------------------
+
+HELPER = (
+    "def flag_field():\n    return models.BooleanField(default=False)\n\n\nclass Tag(models.Model):"
+)
+
+
+@pytest.mark.skipif(django.VERSION < (5, 0), reason="db_default (the edit) needs Django 5.0+")
+def test_a_field_built_by_a_helper_is_refused_with_the_field_named(project_factory):
+    """It used to become flag_field(db_default=False), a TypeError, and be reported verified."""
+    project = project_factory("helperfield")
+    project.edit("blog/models.py", "class Tag(models.Model):", HELPER)
+    project.edit("blog/models.py", RATING[0], RATING[0] + "    flag = flag_field()\n")
+    models_before = project.read("blog/models.py")
+    proc = project.plan("blog", expect=2)
+    assert "Post.flag: add db_default=False by hand" in proc.stderr
+    assert "flag_field(), which is not a model field class" in proc.stderr
+    assert project.read("blog/models.py") == models_before
+    assert project.migrations("blog")[-1] == "0019_hazard_update_without_where"
+
+
+@pytest.mark.skipif(django.VERSION < (5, 0), reason="db_default (the edit) needs Django 5.0+")
+def test_a_comment_with_a_comma_after_the_last_argument_stays_a_comment(project_factory):
+    """The keyword used to land inside the comment (a SyntaxError), reported verified."""
+    project = project_factory("commentcomma")
+    project.edit(
+        "blog/models.py",
+        RATING[0],
+        RATING[0]
+        + "    rating = models.IntegerField(\n        default=3,  # out of 5, for now\n    )\n",
+    )
+    written, output = plan(project, "blog")
+    assert "Verified on PostgreSQL" in output, output
+    assert "the project imports in a fresh process" in output
+    assert (
+        "        default=3,  # out of 5, for now\n        db_default=3,\n    )\n"
+        in project.read("blog/models.py")
+    )
+    assert written
+
+
+FRAGILE = (
+    "import sys\n\n"
+    "if 'plan_zero_downtime' not in sys.argv:  # importable here, not in a fresh process\n"
+    "    raise ImportError('blog.models cannot be imported like this')\n\n"
+)
+
+
+def test_a_project_that_does_not_import_in_a_fresh_process_fails_verification(project_factory):
+    """Verification imports the project in a new interpreter: what is written must import."""
+    project = project_factory("fragile")
+    project.edit(
+        "blog/models.py",
+        "from django.conf import settings\n",
+        FRAGILE + "from django.conf import settings\n",
+    )
+    project.edit("blog/models.py", *RATING)
+    models_before = project.read("blog/models.py")
+    proc = project.plan("blog", expect=1)
+    assert "the project does not import in a fresh process:" in proc.stdout
+    assert "ImportError: blog.models cannot be imported like this" in proc.stdout
+    assert "restored:" in proc.stdout
+    assert project.read("blog/models.py") == models_before
+    assert project.migrations("blog")[-1] == "0019_hazard_update_without_where"

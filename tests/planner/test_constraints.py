@@ -146,3 +146,17 @@ def test_replaced_constraints(replaced):
     constraints = dict(replaced.proof["facts"][0])
     assert all(constraints.values())
     assert any(name.startswith("blog_comment_editor_id_") for name in constraints)
+
+
+def test_constraint_added_to_an_existing_column(project_factory):
+    """The sample's accounts 0013 turns on the foreign key of a column added without one:
+    NOT VALID with the state, then VALIDATE in its own transaction (it was carried over)."""
+    project = project_factory("fkexisting")
+    written, output = plan(project, "accounts", "0013_hazard_add_foreign_key_validating")
+    assert "Verified on PostgreSQL" in output, output
+    assert "foreign-key-not-valid" in output
+    files = collect_files(project, "accounts", written)
+    assert_golden("constraints_existing_column", files)
+    first, second = (files[f"{name}.py"] for name in written)
+    assert "NOT VALID" in first and "migrations.AlterField(" in first
+    assert "VALIDATE CONSTRAINT" in second

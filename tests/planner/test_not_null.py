@@ -179,7 +179,8 @@ def test_replaced_migration(replaced):
 
 
 def test_built_in_verification(project_factory):
-    """Without --no-verify the command proves the plan itself (audit, round trip, state)."""
+    """Without --no-verify the command proves the plan itself: state, a fresh process, a round
+    trip on seeded rows with the previous release at work, the audit."""
     project = project_factory("verified")
     project.edit(
         "shop/models.py",
@@ -190,7 +191,9 @@ def test_built_in_verification(project_factory):
     written, output = plan(project, "shop")
     assert written == ["0026_add_order_channel"]
     assert "Verified on PostgreSQL" in output
-    assert "forward and backward OK" in output
+    assert "the project imports in a fresh process" in output
+    assert "forward, back and forward again on" in output
+    assert "with every value kept; the previous release's" in output
     assert "audit: no error" in output
 
 

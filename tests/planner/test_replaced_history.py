@@ -9,6 +9,8 @@ the whole history then migrates forward and back on a database holding rows
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from .conftest import assert_golden, assert_proven
@@ -121,3 +123,21 @@ def test_release_2_of_every_plan(history):
     assert_golden("history_release_2", collect_files(project, "blog", release_2))
     assert_proven(proof2)
     assert not (project.root / "blog/migrations/zero_downtime_plan.json").exists()
+
+
+def test_numbers_stay_unique_where_a_migration_was_replaced(history):
+    """Issue 12, item 5: a plan in the middle of a history used to write a second 0007_* and
+    0008_*; its files now share the replaced migration's number with a sub-number."""
+    project, written, *_ = history
+    assert written["0007_hazard_alter_unique_together"] == [
+        "0007_1_post_unique_together_index",
+        "0007_2_post_unique_together",
+    ]
+    names = project.migrations("blog")
+    numbers = [re.match(r"^\d{4}(?:_\d+(?=_))?", name).group(0) for name in names]
+    assert len(numbers) == len(set(numbers)), numbers
+    # each plan sorts where its replaced migration was
+    for hazard, plan_names in written.items():
+        if len(plan_names) > 1:
+            number = hazard[:4]
+            assert all(name.startswith(f"{number}_") for name in plan_names)

@@ -105,6 +105,95 @@ def test_unknown_model_is_refused_with_advice():
     assert result.refused and "by hand" in result.refused[0]
 
 
+# Issue 12, item 3: edits that made models.py stop importing, while "Verified" was printed.
+TRICKY = textwrap.dedent(
+    """\
+    from django.db import models
+
+
+    def flag_field():
+        return models.BooleanField(default=False)
+
+
+    class Order(models.Model):
+        paid = models.BooleanField(
+            default=False,  # off, for now (set by the payment hook)
+        )
+        shipped = models.BooleanField(default=False)  # one, two, three
+        note: models.TextField = models.TextField(
+            "note"
+        )
+        flag = flag_field()
+        count = models.IntegerField(default=0, help_text="a, b")  # trailing, comment
+    """
+)
+
+
+def _namespace(text):
+    namespace: dict[str, object] = {}
+    exec(compile(text.split("class Order")[0], "<models>", "exec"), namespace)
+    return namespace
+
+
+def test_keyword_after_a_trailing_comment_with_a_comma_stays_code():
+    result = apply_edits(
+        TRICKY, [edit("paid", "db_default", "False", model="Order")], _namespace(TRICKY)
+    )
+    assert not result.refused
+    assert (
+        "    paid = models.BooleanField(\n"
+        "        default=False,  # off, for now (set by the payment hook)\n"
+        "        db_default=False,\n"
+        "    )\n"
+    ) in result.text
+    compile(result.text, "models.py", "exec")
+
+
+def test_keyword_before_a_comment_after_the_call():
+    result = apply_edits(
+        TRICKY,
+        [
+            edit("shipped", "db_default", "False", model="Order", copy_from="default"),
+            edit("count", "db_default", "0", model="Order", copy_from="default"),
+        ],
+        _namespace(TRICKY),
+    )
+    assert "shipped = models.BooleanField(default=False, db_default=False)  # one, two, three" in (
+        result.text
+    )
+    assert (
+        'count = models.IntegerField(default=0, help_text="a, b", db_default=0)  # trailing,'
+        in (result.text)
+    )
+    compile(result.text, "models.py", "exec")
+
+
+def test_keyword_on_an_annotated_field_with_one_argument_on_its_own_line():
+    result = apply_edits(
+        TRICKY, [edit("note", "db_column", "'memo'", model="Order")], _namespace(TRICKY)
+    )
+    assert '        "note",\n        db_column="memo"\n    )' in result.text
+    compile(result.text, "models.py", "exec")
+
+
+def test_field_built_by_a_helper_is_refused_with_the_field_named():
+    result = apply_edits(
+        TRICKY, [edit("flag", "db_default", "False", model="Order")], _namespace(TRICKY)
+    )
+    assert result.text == TRICKY
+    (refusal,) = result.refused
+    assert refusal.startswith("Order.flag: add db_default=False by hand")
+    assert "flag_field()" in refusal and "not a model field class" in refusal
+
+
+def test_every_edit_leaves_the_rest_of_the_file_byte_for_byte():
+    result = apply_edits(
+        TRICKY, [edit("paid", "db_default", "False", model="Order")], _namespace(TRICKY)
+    )
+    before, after = TRICKY.splitlines(), result.text.splitlines()
+    assert [line for line in after if line not in before] == ["        db_default=False,"]
+
+
 def test_preferred_quote():
     assert preferred_quote(MODELS) == '"'
     assert preferred_quote("a = 'x'\nb = 'y'\n") == "'"
@@ -352,3 +441,57 @@ def test_option_removals_before_a_deleted_model_go_with_it():
     # a model that stays keeps its removals
     kept, _, folded = fold_into_deleted_models(operations[:1], [None])
     assert (kept, folded) == (operations[:1], [])
+
+
+def _slot(slug: str, atomic: bool = True):
+    from migration_guard.planner.schedule import Slot
+
+    slot = Slot(atomic=atomic, data=False)
+    slot.add(Step(strategy="x", slug=slug, phase="expand", title="t", why="", operations=[]))
+    return slot
+
+
+class _Loader:
+    def __init__(self, names):
+        self.disk_migrations = {("app", name): None for name in names}
+
+
+def test_plan_names_never_take_the_replaced_migration_s_name():
+    """A plan named like the migration it replaces would be deleted with it (the corpus:
+    wagtailembeds 0006_add_embed_hash)."""
+    from migration_guard.planner.service import _names
+
+    loader = _Loader(["0005_x", "0006_add_embed_hash", "0007_populate_hash"])
+    names = _names(
+        [_slot("add_embed_hash")], 6, None, loader, "app", replaced="0006_add_embed_hash"
+    )
+    assert names == ["0006_add_embed_hash_2"]
+
+
+def test_plan_names_in_the_middle_of_a_history_take_sub_numbers():
+    from migration_guard.planner.service import _names
+
+    loader = _Loader(["0006_hazard", "0007_next", "0008_last"])
+    slots = [_slot("expand"), _slot("backfill", atomic=False)]
+    assert _names(slots, 6, None, loader, "app", replaced="0006_hazard") == [
+        "0006_1_expand",
+        "0006_2_backfill",
+    ]
+    at_the_end = _Loader(["0006_hazard"])
+    assert _names(slots, 6, None, at_the_end, "app", replaced="0006_hazard") == [
+        "0006_expand",
+        "0007_backfill",
+    ]
+
+
+def test_staging_refuses_two_changes_of_one_file(tmp_path):
+    from migration_guard.planner.model import FileChange
+    from migration_guard.planner.staging import Staging
+
+    path = tmp_path / "0006_a.py"
+    with pytest.raises(ValueError, match="twice"):
+        Staging.prepare(
+            tmp_path / ".staging",
+            [FileChange(path, None, "x", "migration"), FileChange(path, "x", None, "replaced")],
+        )
+    assert not (tmp_path / ".staging").exists()

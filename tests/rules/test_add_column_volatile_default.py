@@ -160,3 +160,36 @@ def test_volatile_call():
     assert volatile_call("'random()'") is None
     assert volatile_call("(STATEMENT_TIMESTAMP())") is None
     assert volatile_call(None) is None
+
+
+#: PL/pgSQL: a SQL-language function would be inlined (and its constant body judged).
+FUNCTION = (
+    "CREATE FUNCTION {name}() RETURNS text LANGUAGE plpgsql {volatility} "
+    "AS $$BEGIN RETURN 'x'; END$$"
+)
+
+
+def test_project_function_declared_stable_ok(make_app):
+    """The scratch server's pg_proc decides: a STABLE function of the project is no rewrite
+    (no list of names knows it; the snapshot alone would take it as VOLATILE)."""
+    function = FUNCTION.format(name="order_code", volatility="STABLE")
+    app = make_app(
+        [ORDER, runsql(function)],
+        [runsql("ALTER TABLE shop_order ADD COLUMN code text DEFAULT order_code()")],
+    )
+    report = app.audit()
+    assert app.findings(report, RULE) == []
+    assert app.findings(report, "observed-table-work-under-lock") == []
+
+
+def test_project_function_without_volatility_err(make_app):
+    """Created without a volatility, a function is VOLATILE (PostgreSQL's default): rewrite."""
+    function = FUNCTION.format(name="order_code", volatility="")
+    app = make_app(
+        [ORDER, runsql(function)],
+        [runsql("ALTER TABLE shop_order ADD COLUMN code text DEFAULT order_code()")],
+    )
+    report = app.audit()
+    (finding,) = app.findings(report, RULE)
+    assert "order_code() is volatile" in finding.message
+    assert finding.evidence.value == "observed"

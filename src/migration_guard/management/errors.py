@@ -33,8 +33,17 @@ ISSUES = "https://github.com/django-migration-guard/django-migration-guard/issue
 
 
 @contextlib.contextmanager
-def command_errors(stderr: Any, *, verbosity: int = 1, traceback_: bool = False) -> Iterator[None]:
-    """Turn what a command's work raises into the right exit status and message."""
+def command_errors(
+    stderr: Any,
+    *,
+    verbosity: int = 1,
+    traceback_: bool = False,
+    interrupted: str = "cleaned up",
+) -> Iterator[None]:
+    """Turn what a command's work raises into the right exit status and message.
+
+    ``interrupted`` is what the message says after a signal stopped the work.
+    """
     try:
         with terminating_raises():
             yield
@@ -50,11 +59,11 @@ def command_errors(stderr: Any, *, verbosity: int = 1, traceback_: bool = False)
         raise CommandError(_shown(redact(str(exc))), returncode=USAGE) from exc
     except Interrupted as exc:
         raise CommandError(
-            f"interrupted by signal {exc.signum}; cleaned up", returncode=USAGE
+            f"interrupted by signal {exc.signum}; {interrupted}", returncode=USAGE
         ) from None
     except KeyboardInterrupt:  # SIGINT: every `with` block has cleaned up on the way out
         raise CommandError(
-            f"interrupted by signal {int(signal.SIGINT)}; cleaned up", returncode=USAGE
+            f"interrupted by signal {int(signal.SIGINT)}; {interrupted}", returncode=USAGE
         ) from None
     except (ImportError, ImproperlyConfigured) as exc:
         if _no_driver(exc):

@@ -9,15 +9,24 @@ database: the connection object is only used for its ``ops`` and schema editor.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, TypeAlias
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.utils import names_digest
+from django.db.migrations.operations.base import Operation
 from django.db.migrations.state import ProjectState
 
 from ..conf import Config
 from ..pgversion import PgFacts
 from .model import RunSQLSpec, SourceOp
+
+#: The Django objects strategies handle: a model field (bound to a rendered model or
+#: not), a model class, a migration operation. Named for the reader; fields and models
+#: stay dynamically typed because django-stubs' ``Field`` and ``Options`` lack what the
+#: planner reads (``db_index``, ``target_field``, ``get_field`` narrowed to fields).
+DjangoField: TypeAlias = Any
+DjangoModel: TypeAlias = Any
+DjangoOperation: TypeAlias = Operation
 
 #: Longest identifier PostgreSQL keeps (NAMEDATALEN - 1).
 MAX_IDENTIFIER = 63
@@ -58,8 +67,26 @@ class PlanContext:
     lock_timeout: str = "5s"
     #: Renames change the database names too (expand/contract) instead of keeping them.
     full_rename: bool = False
+    #: Type changes swap the columns' names at the switch (False: the model moves to the
+    #: new column through db_column; no column changes type under running code).
+    column_swap: bool = True
     #: Manage command people run (for the next-step command in headers).
     manage: str = "python manage.py"
+    #: (model, field or None, "alter"/"remove") that migrations after the replaced one
+    #: change again: their final definition comes from there, not from this plan (no
+    #: models.py edit for them).
+    later: frozenset[tuple[str, str | None, str]] = frozenset()
+
+    def changed_later(
+        self, model_name: str, field_name: str | None = None, *, kinds: tuple[str, ...]
+    ) -> bool:
+        """A later migration of the history changes this field (or its whole model) in one of
+        these ways: "alter", "remove" (fields and models), "rename", "table" (models)."""
+        model = model_name.lower()
+        field = field_name.lower() if field_name else None
+        return any(
+            m == model and (f is None or f == field) and kind in kinds for m, f, kind in self.later
+        )
 
     @property
     def batch_size(self) -> int:

@@ -96,6 +96,8 @@ def render_summary(outcome: Any, root: Path) -> str:
     verification = outcome.verification
     if verification is not None:
         lines.extend(_verification_lines(verification))
+        if outcome.restored:
+            lines.append("  restored: " + "; ".join(outcome.restored))
     elif request.mode == "write" and outcome.written:
         lines.append("Not verified (--no-verify).")
     for note in dict.fromkeys(outcome.notes):
@@ -112,20 +114,38 @@ def _plan_of(outcome: Any) -> str | None:
 def _verification_lines(v: Any) -> list[str]:
     lines = []
     where = f" on {v.postgres}" if v.postgres else ""
+    data = v.data
     if v.ok:
-        parts = ["state matches the models"]
-        if not v.skipped:
-            parts.append("forward and backward OK")
+        parts = ["state matches the models", "the project imports in a fresh process"]
+        if not any("round trip and audit skipped" in s for s in v.skipped):
+            if data is not None and data.seeded:
+                parts.append(
+                    f"forward, back and forward again on {sum(data.seeded.values())} rows of "
+                    f"{len(data.seeded)} table(s) with every value kept; the previous "
+                    f"release's {data.probes} INSERT/SELECT/UPDATE/DELETE worked"
+                )
+            else:
+                parts.append("forward and backward OK")
             parts.append(f"audit: no error ({v.audit_warnings} warning(s))")
         lines.append(f"Verified{where}: " + "; ".join(parts) + ".")
     else:
         lines.append(f"Verification FAILED{where}; every file was restored:")
         for diff in v.state_differences:
             lines.append(f"  state differs from the models: {diff}")
+        if v.import_error:
+            lines.append("  the project does not import in a fresh process:")
+            lines.extend(f"    {line}" for line in v.import_error.splitlines())
+        for diff in v.fresh_differences:
+            lines.append(f"  makemigrations --check (fresh process) would write: {diff}")
         if v.round_trip_error:
             lines.append(f"  migrating forward and back failed: {v.round_trip_error}")
+        for error in v.data_errors:
+            lines.append(f"  data: {error}")
         for error in v.audit_errors:
             lines.append(f"  audit error: {error}")
+    if data is not None:
+        for note in data.notes:
+            lines.append(f"  data: {note}")
     for skipped in v.skipped:
         lines.append(f"  skipped: {skipped}")
     return lines

@@ -63,6 +63,9 @@ class PlanInput:
     notes: list[str] = dataclasses.field(default_factory=list)
     #: Model renames the autodetector was told to assume.
     renames: list[str] = dataclasses.field(default_factory=list)
+    #: (model, field or None, kind) that migrations after the replaced one change again
+    #: (see :func:`later_changes`).
+    later: frozenset[tuple[str, str | None, str]] = frozenset()
 
 
 class PlannerQuestioner(NonInteractiveMigrationQuestioner):
@@ -281,7 +284,8 @@ def from_migration(
         before = ProjectState(real_apps=loader.unmigrated_apps)
     dependants: list[tuple[Key, Path]] = []
     runs_before: list[tuple[Key, Path]] = []
-    for other_key, other in loader.graph.nodes.items():
+    # Every migration on disk: those a squashed migration replaces are checked too.
+    for other_key, other in loader.disk_migrations.items():
         if other_key == key:
             continue
         other_path = migration_path(other)
@@ -292,6 +296,7 @@ def from_migration(
         if key in {tuple(r) for r in (other.run_before or [])}:
             runs_before.append((other_key, other_path))
     number = number_of(key[1]) or next_number(loader, app_label)
+    later = later_changes(loader, key)
     operations, sources, folded = fold_into_deleted_models(
         list(migration.operations), list(parsed.operations)
     )
@@ -318,7 +323,43 @@ def from_migration(
             runs_before=sorted(runs_before),
         ),
         notes=notes,
+        later=later,
     )
+
+
+def later_changes(loader: MigrationLoader, key: Key) -> frozenset[tuple[str, str | None, str]]:
+    """What the migrations after ``key`` (in its app) change again (see :func:`changes_of`)."""
+    operations: list[Any] = []
+    for other in loader.graph.backwards_plan(key):  # key and every migration after it
+        if other == key or other[0] != key[0] or other not in loader.graph.nodes:
+            continue
+        operations.extend(loader.graph.nodes[other].operations)
+    return changes_of(operations)
+
+
+def changes_of(operations: list[Any]) -> frozenset[tuple[str, str | None, str]]:
+    """What ``operations`` change: (model, field, kind) for a field ("alter": AlterField,
+    RenameField; "remove": RemoveField), (model, None, kind) for the whole model ("remove":
+    DeleteModel, "rename": RenameModel, "table": AlterModelTable)."""
+    out: set[tuple[str, str | None, str]] = set()
+    stack = list(operations)
+    while stack:
+        op = stack.pop()
+        if isinstance(op, migrations.SeparateDatabaseAndState):
+            stack.extend(op.state_operations)
+        elif isinstance(op, migrations.DeleteModel):
+            out.add((op.name_lower, None, "remove"))
+        elif isinstance(op, migrations.AlterModelTable):
+            out.add((op.name_lower, None, "table"))
+        elif isinstance(op, migrations.RenameModel):
+            out.add((op.old_name_lower, None, "rename"))
+        elif isinstance(op, migrations.RenameField):
+            out.add((op.model_name_lower, op.old_name_lower, "alter"))
+        elif isinstance(op, migrations.AlterField):
+            out.add((op.model_name_lower, op.name_lower, "alter"))
+        elif isinstance(op, migrations.RemoveField):
+            out.add((op.model_name_lower, op.name_lower, "remove"))
+    return frozenset(out)
 
 
 def _check_not_applied(key: Key, database: str, notes: list[str]) -> None:

@@ -126,6 +126,11 @@ class Step:
     notes: tuple[str, ...] = ()
     #: PostgreSQL major version the SQL needs at least (verification skips older servers).
     needs_major: int = 12
+    #: (table, column) pairs whose NULLs the step fills in existing rows (a backfill).
+    fills: frozenset[tuple[str, str]] = frozenset()
+    #: What an operation carried over as written may change in existing rows: (table,
+    #: column), (table, "*"), or None when nobody can tell (RunPython).
+    rewrites: frozenset[tuple[str, str]] | None = frozenset()
 
 
 @dataclasses.dataclass(frozen=True)

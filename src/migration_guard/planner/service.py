@@ -35,13 +35,23 @@ from ..discovery import Key, load_graph
 from ..pgversion import PgFacts
 from . import strategies
 from .context import OpContext, PlanContext, sql_connection
-from .errors import PlanError
-from .inputs import PlanInput, check_app, from_migration, from_models, next_number
+from .errors import PlanAborted, PlanError
+from .inputs import (
+    PlanInput,
+    changes_of,
+    check_app,
+    from_migration,
+    from_models,
+    next_number,
+    number_of,
+)
 from .model import Chain, FileChange, ModelEdit, PendingStep, PlannedMigration, SourceOp
-from .modeledit import apply_edits, models_path
+from .modeledit import apply_edits, models_module, models_path
 from .record import read_record, record_path, render_record
 from .schedule import Slot, schedule
 from .sourcecode import carried_code, rewire_dependency
+from .staging import FOLDER as STAGING_FOLDER
+from .staging import Staging, recover
 from .strategies.base import passthrough
 from .writer import render, render_migration, wrap_comment
 
@@ -71,6 +81,8 @@ class PlanRequest:
     assume_renames: bool = True
     #: Rename tables and columns too (expand/contract) rather than keeping the old names.
     full_rename: bool = False
+    #: Type changes swap the column names at the switch (``--no-column-swap``: they do not).
+    column_swap: bool = True
     database: str = DEFAULT_DB_ALIAS
     manage: str = "python manage.py"
 
@@ -94,6 +106,8 @@ class PlanOutcome:
     pg: PgFacts | None = None
     written: bool = False
     verification: Any = None
+    #: Files put back after a failed verification, one line each.
+    restored: list[str] = dataclasses.field(default_factory=list)
     record: Path | None = None
     #: Keys of the migrations this plan writes, for the audit.
     keys: tuple[Key, ...] = ()
@@ -131,26 +145,92 @@ def pg_facts(config: Config) -> PgFacts:
 
 
 def run_plan(request: PlanRequest, progress: Progress = _noop) -> PlanOutcome:
-    """Plan, and unless dry-run or check, write and verify. Never prints."""
+    """Plan, and unless dry-run or check, write and verify. Never prints.
+
+    Writing is all or nothing (:mod:`.staging`): the files go into place together,
+    and a failed verification, any exception or a signal puts every one of them back
+    byte for byte before this returns or raises (:class:`PlanAborted` says which).
+    """
     if request.mode not in MODES:
         raise PlanError(f"unknown mode {request.mode!r}")
+    recovered = _recover_interrupted(request.app_label)
     outcome = build_plan(request)
+    if recovered:
+        outcome.notes.insert(
+            0,
+            "an earlier plan_zero_downtime was interrupted before it could clean up; its files "
+            "were restored first: " + ", ".join(recovered),
+        )
     if request.mode != "write" or not outcome.has_plan:
         return outcome
-    backup = write_changes(outcome.changes)
-    outcome.written = True
-    progress("written", {"changes": outcome.changes})
-    run_formatters([c.path for c in outcome.changes if c.role == "migration" and c.new])
-    if request.verify:
-        from .verification import verify
+    staging = Staging.prepare(_staging_folder(request.app_label), outcome.changes)
+    stage = ["writing the files"]
 
-        progress("verifying", {})
-        with contextlib.redirect_stdout(io.StringIO()):  # backfills print their progress
-            outcome.verification = verify(outcome, progress)
-        if not outcome.verification.ok:
-            restore(backup)
-            outcome.written = False
+    def tracked(event: str, data: dict[str, Any]) -> None:
+        stage[0] = _STAGES.get(event, stage[0])
+        progress(event, data)
+
+    try:
+        staging.apply()
+        _forget_modules(staging.paths)
+        outcome.written = True
+        tracked("written", {"changes": outcome.changes})
+        run_formatters([c.path for c in outcome.changes if c.role == "migration" and c.new])
+        if request.verify:
+            from .verification import verify
+
+            tracked("verifying", {})
+            # Backfills write their progress to stderr; a RunPython may print.
+            with (
+                contextlib.redirect_stdout(io.StringIO()),
+                contextlib.redirect_stderr(io.StringIO()),
+            ):
+                outcome.verification = verify(outcome, tracked)
+            if not outcome.verification.ok:
+                outcome.restored = staging.restore()
+                _forget_modules(staging.paths)
+                outcome.written = False
+                return outcome
+        staging.commit()
+    except BaseException as exc:
+        restored = staging.restore()
+        _forget_modules(staging.paths)
+        raise PlanAborted(stage[0], exc, restored) from exc
     return outcome
+
+
+#: Progress events -> the stage a failure or a signal interrupts (for the message).
+_STAGES = {
+    "written": "formatting the files",
+    "verifying": "verifying the plan",
+    "round-trip": "migrating forward and back on PostgreSQL",
+    "data": "proving the rows survive",
+    "import-check": "importing the models in a fresh process",
+    "server": "starting PostgreSQL for the round trip",
+    "audit": "auditing the new migrations",
+}
+
+
+def _staging_folder(app_label: str) -> Path:
+    return record_path(app_label).parent / STAGING_FOLDER
+
+
+def _recover_interrupted(app_label: str) -> list[str]:
+    """Files an interrupted earlier plan of ``app_label`` left changed, restored now."""
+    try:
+        folder = _staging_folder(app_label)
+    except (PlanError, LookupError, ImportError):
+        return []  # no such app or no migrations package: check_app says so next
+    restored = recover(folder)
+    _forget_modules([folder])
+    others = [line for line in restored if "/migrations/" not in f"/{line}"]
+    if others:
+        # This process imported those modules before they were put back.
+        raise PlanError(
+            "an earlier plan_zero_downtime was interrupted before it could clean up; its files "
+            f"are restored now ({', '.join(restored)}). Run the command again."
+        )
+    return restored
 
 
 def run_formatters(paths: list[Path]) -> None:
@@ -205,7 +285,9 @@ def build_plan(request: PlanRequest) -> PlanOutcome:
         use_db_default=use_db_default,
         lock_timeout=config.lock_timeout or DEFAULT_LOCK_TIMEOUT,
         full_rename=request.full_rename,
+        column_swap=request.column_swap,
         manage=request.manage,
+        later=inp.later if inp is not None else frozenset(),
     )
     outcome = PlanOutcome(request=request, description="", pg=pg, record=rec_path)
     if resuming:
@@ -230,7 +312,8 @@ def build_plan(request: PlanRequest) -> PlanOutcome:
             outcome.kind = "nothing"
             outcome.notes.extend(c for chain in chains for c in chain.notes)
             outcome.notes.append(
-                f"Nothing to plan: no operation of {inp.description} has a safer form."
+                f"Nothing to plan: no strategy of the planner covers an operation of "
+                f"{inp.description} (docs/planner.md lists what each plans); it stays as it is."
             )
             return outcome
         # Data migrations (RunPython) mixed with schema changes: they get a migration of
@@ -244,6 +327,8 @@ def _chains(inp: PlanInput, plan_ctx: PlanContext) -> list[Chain]:
     state = inp.before
     atomic = inp.original.atomic if inp.original is not None else True
     for index, operation in enumerate(inp.operations):
+        # What later operations (of this input, then of the history) change again.
+        plan_ctx.later = inp.later | changes_of(inp.operations[index + 1 :])
         after = state.clone()
         operation.state_forwards(inp.app_label, after)
         ctx = OpContext(
@@ -256,12 +341,35 @@ def _chains(inp: PlanInput, plan_ctx: PlanContext) -> list[Chain]:
         )
         chain = strategies.plan_operation(ctx)
         if not chain.planned:
-            notes = chain.notes
+            notes = chain.notes or _opaque_note(operation, index)
             chain = passthrough(ctx, atomic=atomic)
             chain.notes = notes
         chains.append(chain)
         state = after
     return chains
+
+
+def _opaque_note(operation: Any, index: int) -> list[str]:
+    """Why an operation written as SQL or code is carried over as it is."""
+    from django.db import migrations
+
+    inner = [operation]
+    if isinstance(operation, migrations.SeparateDatabaseAndState):
+        inner = list(operation.database_operations)
+    kinds = sorted(
+        {
+            type(op).__name__
+            for op in inner
+            if isinstance(op, (migrations.RunSQL, migrations.RunPython))
+        }
+    )
+    if not kinds:
+        return []
+    return [
+        f"operations[{index}] ({type(operation).__name__}) runs {' and '.join(kinds)} written by "
+        "hand: the planner rewrites Django's operations, never hand-written SQL or code, so it "
+        "is carried over as it is. Write its safe form by hand (the audit's fix says how)."
+    ]
 
 
 def _plan_next_release(
@@ -363,7 +471,14 @@ def _assemble(
         + [base_release + s.release - 1 for s in later]
         + [base_release]
     )
-    names = _names(slots, inp.number, request.name, loader, app)
+    names = _names(
+        slots,
+        inp.number,
+        request.name,
+        loader,
+        app,
+        replaced=inp.original.key[1] if inp.original is not None else None,
+    )
     plan_id = ready[0].plan if ready else f"{app}.{names[0]}"
     migrations_dir = record_path(app).parent
     planned: list[PlannedMigration] = []
@@ -460,18 +575,39 @@ def _assemble(
     return outcome
 
 
-def _names(slots: list[Slot], number: int, name: str | None, loader: Any, app: str) -> list[str]:
+def _names(
+    slots: list[Slot],
+    number: int,
+    name: str | None,
+    loader: Any,
+    app: str,
+    replaced: str | None = None,
+) -> list[str]:
+    """Names of the plan's migrations: ``NNNN_<slug>``, numbered on from ``number``.
+
+    A migration replaced in the middle of a history has neighbours with the next
+    numbers; the plan's files then share the replaced one's number with a
+    sub-number (``0006_1_<slug>``, ``0006_2_<slug>``...), so that every number stays
+    unique and the files sort where the replaced one was.
+    """
+    # Every name on disk stays taken (the replaced one too: its file goes only after the new
+    # ones are written); its number is free for the plan.
     existing = {n for a, n in loader.disk_migrations if a == app}
-    out: list[str] = []
+    taken = {number_of(n) for n in existing if n != replaced}
+    bases = []
     for index, slot in enumerate(slots):
         base = _slot_slug(slot)
         if name:
             base = name if index == 0 else f"{name}_{_phase_word(slot)}"
-        base = re.sub(r"[^0-9a-zA-Z_]+", "_", base).strip("_")[:60] or "plan"
-        candidate = f"{number + index:04d}_{base}"
+        bases.append(re.sub(r"[^0-9a-zA-Z_]+", "_", base).strip("_")[:60] or "plan")
+    squeeze = len(slots) > 1 and any(number + i in taken for i in range(len(slots)))
+    out: list[str] = []
+    for index, base in enumerate(bases):
+        prefix = f"{number:04d}_{index + 1}" if squeeze else f"{number + index:04d}"
+        candidate = f"{prefix}_{base}"
         suffix = 2
         while candidate in existing or candidate in out:
-            candidate = f"{number + index:04d}_{base}_{suffix}"
+            candidate = f"{prefix}_{base}_{suffix}"
             suffix += 1
         out.append(candidate)
     return out
@@ -632,20 +768,34 @@ def _replacement_changes(
 
 
 def _model_changes(outcome: PlanOutcome) -> None:
+    """models.py edits the plan needs; refused when one cannot be made safely.
+
+    The plan is only right with the edit (state and models must stay equal), so an
+    edit that cannot be placed stops the plan, saying what to write by hand.
+    """
     by_path: dict[Path, list[ModelEdit]] = {}
+    refused: list[str] = []
+    namespaces: dict[Path, dict[str, Any]] = {}
     for edit in outcome.edits:
+        inherited = _declared_in_abstract_base(edit)
+        if inherited:
+            refused.append(inherited)
+            continue
         path = models_path(edit.app_label, edit.model)
         if path is None:
-            outcome.notes.append(
-                f"cannot find the source of model {edit.app_label}.{edit.model}: add "
-                f"{edit.option}={edit.source} to it by hand ({edit.reason})."
+            refused.append(
+                f"{edit.model}: cannot find the source of model {edit.app_label}.{edit.model}; "
+                f"add {edit.option}={edit.source} to it by hand ({edit.reason})"
             )
             continue
         by_path.setdefault(path, []).append(edit)
+        module = models_module(edit.app_label, edit.model)
+        if module is not None:
+            namespaces[path] = vars(module)
     for path, edits in sorted(by_path.items()):
         old = path.read_text(encoding="utf-8")
-        result = apply_edits(old, edits)
-        outcome.notes.extend(result.refused)
+        result = apply_edits(old, edits, namespaces.get(path))
+        refused.extend(result.refused)
         if result.text != old:
             outcome.changes.append(
                 FileChange(
@@ -659,6 +809,37 @@ def _model_changes(outcome: PlanOutcome) -> None:
                     ),
                 )
             )
+    if refused:
+        raise PlanError(
+            "the plan needs models.py edits it cannot make safely, so nothing was written:\n  "
+            + "\n  ".join(refused)
+            + "\nMake them by hand (or write the field as a plain field class call), then "
+            "plan again."
+        )
+
+
+def _declared_in_abstract_base(edit: ModelEdit) -> str | None:
+    """Why ``edit`` cannot be made on its model's class: the field comes from an abstract
+    base class (an edit there changes every model that inherits it)."""
+    from django.apps import apps
+
+    if edit.field is None:
+        return None
+    try:
+        model = apps.get_model(edit.app_label, edit.model)
+    except LookupError:
+        return None
+    for base in model.__mro__[1:]:
+        meta = getattr(base, "_meta", None)
+        if meta is None or not getattr(meta, "abstract", False):
+            continue
+        if any(f.name == edit.field for f in meta.local_fields):
+            return (
+                f"{edit.model}.{edit.field}: declared in the abstract base class "
+                f"{base.__module__}.{base.__qualname__}; add {edit.option}={edit.source} there "
+                f"by hand if every model inheriting it should have it ({edit.reason})"
+            )
+    return None
 
 
 def _record_change(
@@ -704,36 +885,6 @@ def _expected_state(loader: Any, inp: PlanInput, outcome: PlanOutcome) -> Any:
 
 
 # -- writing ---------------------------------------------------------------------------------
-
-
-def write_changes(changes: list[FileChange]) -> list[tuple[Path, str | None]]:
-    """Apply every change; return what is needed to undo them."""
-    backup: list[tuple[Path, str | None]] = []
-    try:
-        for change in changes:
-            current = change.path.read_text(encoding="utf-8") if change.path.exists() else None
-            backup.append((change.path, current))
-            if change.new is None:
-                if change.path.exists():
-                    change.path.unlink()
-            else:
-                change.path.parent.mkdir(parents=True, exist_ok=True)
-                change.path.write_text(change.new, encoding="utf-8")
-    except BaseException:
-        restore(backup)
-        raise
-    _forget_modules([c.path for c in changes])
-    return backup
-
-
-def restore(backup: list[tuple[Path, str | None]]) -> None:
-    for path, text in reversed(backup):
-        if text is None:
-            if path.exists():
-                path.unlink()
-        else:
-            path.write_text(text, encoding="utf-8")
-    _forget_modules([p for p, _ in backup])
 
 
 def _forget_modules(paths: list[Path]) -> None:

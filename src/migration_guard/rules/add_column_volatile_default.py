@@ -16,42 +16,18 @@ if TYPE_CHECKING:
     from ..sqlfacts import AlterAction
     from .base import RuleContext
 
-#: Built-in and common extension functions PostgreSQL marks VOLATILE (pg_proc.provolatile =
-#: 'v'). now(), current_timestamp, statement_timestamp() and the like are STABLE: evaluated
-#: once for the ALTER TABLE, so no rewrite.
-VOLATILE_FUNCTIONS = frozenset(
-    {
-        "gen_random_uuid",
-        "uuidv4",
-        "uuidv7",
-        "uuid_generate_v1",
-        "uuid_generate_v1mc",
-        "uuid_generate_v4",
-        "random",
-        "random_normal",
-        "clock_timestamp",
-        "timeofday",
-        "nextval",
-        "currval",
-        "lastval",
-        "setval",
-        "gen_random_bytes",
-        "gen_salt",
-    }
-)
 _SERIAL_TYPES = frozenset({"serial", "bigserial", "smallserial", "serial2", "serial4", "serial8"})
-_CALL = re.compile(r'(?:\b|")([A-Za-z_][\w$]*)"?\s*\(')
 
 
 def volatile_call(expression: str | None) -> str | None:
-    """The first volatile function ``expression`` calls, lowercased (None: no such call)."""
-    if not expression:
-        return None
-    for match in _CALL.finditer(without_strings(expression)):
-        name = match.group(1).lower()
-        if name in VOLATILE_FUNCTIONS:
-            return name
-    return None
+    """The first function ``expression`` calls that PostgreSQL evaluates per row, lowercased.
+
+    PostgreSQL decides (``pg_proc.provolatile``): the scratch server's catalog during
+    an audit, the snapshot of it (:mod:`migration_guard.sqlfacts`) otherwise. A function
+    neither knows counts as VOLATILE, PostgreSQL's default. ``now()`` and the other
+    STABLE functions are evaluated once for the ALTER TABLE: no rewrite.
+    """
+    return sqlfacts.volatility().first_volatile(without_strings(expression or ""))
 
 
 def _is_null(expression: str) -> bool:
@@ -63,9 +39,10 @@ class AddColumnVolatileDefault(Rule):
 
     **What it flags.** ``ALTER TABLE ... ADD COLUMN`` on a table that existed
     before the change, when every existing row needs its own value: a
-    ``DEFAULT`` that calls a volatile function (``gen_random_uuid()``,
-    ``uuid_generate_v4()``, ``random()``, ``clock_timestamp()``,
-    ``nextval(...)``), a ``serial``/``bigserial`` or identity column, or a
+    ``DEFAULT`` that calls a function PostgreSQL marks VOLATILE
+    (``gen_random_uuid()``, ``uuid_generate_v4()``, ``random()``,
+    ``clock_timestamp()``, ``nextval(...)``), a ``serial``/``bigserial`` or
+    identity column, or a
     ``GENERATED ALWAYS AS (...) STORED`` column. Django 5.0+ writes these for
     ``db_default=RandomUUID()`` and ``GeneratedField(db_persist=True)``;
     ``RunSQL`` does it by hand::
@@ -73,6 +50,13 @@ class AddColumnVolatileDefault(Rule):
         migrations.RunSQL(
             "ALTER TABLE shop_order ADD COLUMN public_id uuid DEFAULT gen_random_uuid()"
         )
+
+    PostgreSQL itself says which functions are VOLATILE: ``pg_proc.provolatile``
+    on the scratch server, read after the migrations before the one judged, so
+    extensions and the project's own functions count with their declared
+    volatility. Without a server (the planner writing files) a snapshot of that
+    catalog answers, and a function it does not know counts as VOLATILE, as
+    PostgreSQL creates a function declared without one.
 
     Constant and STABLE defaults (``0``, ``'draft'``, ``now()``,
     ``statement_timestamp()``, which Django's ``db_default=Now()`` uses) are

@@ -10,12 +10,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS
 
 from ...conf import build_config
-from ...exceptions import Interrupted, MigrationGuardError
 from ...logsetup import configure_logging
 from ...planner import PlanRequest, run_plan
 from ...planner.formatting import render_files, render_summary
-from ...postgres.base import SOURCES, redact
-from ...signals import terminating_raises
+from ...postgres.base import SOURCES
+from ..errors import command_errors
 
 
 class Command(BaseCommand):
@@ -24,7 +23,8 @@ class Command(BaseCommand):
         "migration (like makemigrations), or an existing unapplied migration (replaced), as "
         "safe migrations for this release plus a record of what a later release must do. "
         "Run it again after the deploy to write the next release. Exit status: 0 done, "
-        "1 --check found a plan to write or verification failed, 2 usage error."
+        "1 --check found a plan to write or verification failed, 2 usage, project or "
+        "environment error, 3 internal error (a bug to report)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -86,6 +86,13 @@ class Command(BaseCommand):
             "the old name through db_table / db_column.",
         )
         plan.add_argument(
+            "--no-column-swap",
+            action="store_true",
+            help="Type changes: the model moves to the new column (db_column) instead of the "
+            "columns swapping names, so no column changes type under running code "
+            "(server-side prepared statements keep working).",
+        )
+        plan.add_argument(
             "--no-renames",
             action="store_true",
             help="Never assume a field or model was renamed (the autodetector asks otherwise).",
@@ -116,8 +123,16 @@ class Command(BaseCommand):
         if options["dry_run"] and options["check"]:
             raise CommandError("choose one of --dry-run and --check", returncode=2)
         mode = "check" if options["check"] else "dry-run" if options["dry_run"] else "write"
-        configure_logging(int(options["verbosity"]))
-        try:
+        verbosity = int(options["verbosity"])
+        configure_logging(verbosity)
+        # A signal reaches this point only before any file was written: once files are
+        # staged, the planner restores them itself and its outcome says what it restored.
+        with command_errors(
+            self.stderr,
+            verbosity=verbosity,
+            traceback_=bool(options.get("traceback")),
+            interrupted="nothing was written",
+        ):
             config = build_config(
                 {
                     "postgres": options["postgres"],
@@ -139,17 +154,11 @@ class Command(BaseCommand):
                 use_db_default=False if options["no_db_default"] else None,
                 assume_renames=not options["no_renames"],
                 full_rename=options["full_rename"],
+                column_swap=not options["no_column_swap"],
                 database=options["database"],
                 manage=_manage_invocation(),
             )
-            with terminating_raises():
-                outcome = run_plan(request, self._progress(int(options["verbosity"])))
-        except MigrationGuardError as exc:
-            raise CommandError(redact(str(exc)), returncode=2) from exc
-        except Interrupted as exc:
-            raise CommandError(
-                f"interrupted by signal {exc.signum}; cleaned up", returncode=2
-            ) from None
+            outcome = run_plan(request, self._progress(verbosity))
         root = Path.cwd()
         if mode == "dry-run" and outcome.changes:
             self.stdout.write(render_files(outcome.changes, root), ending="")
@@ -164,8 +173,14 @@ class Command(BaseCommand):
         def progress(event: str, data: dict[str, Any]) -> None:
             if verbosity < 2:
                 return
-            if event == "round-trip":
+            if event == "written":
+                stderr.write(f"wrote {len(data['changes'])} file(s); verifying before keeping them")
+            elif event == "import-check":
+                stderr.write("verifying: importing the project in a fresh process")
+            elif event == "round-trip":
                 stderr.write(f"verifying on {data['postgres']}: forward and backward")
+            elif event == "data":
+                stderr.write("verifying: rows of the previous release, seeded and compared")
             elif event == "audit":
                 stderr.write("verifying: audit of the new migrations")
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..model import Chain, Step
 from .base import Strategy, passthrough, registered
+
+if TYPE_CHECKING:
+    from ..context import OpContext, PlanContext
 
 __all__ = ["Strategy", "all_strategies", "get", "plan_operation", "resume", "rule_strategies"]
 
@@ -49,7 +52,7 @@ def rule_strategies() -> dict[str, list[str]]:
     return dict(sorted(out.items()))
 
 
-def plan_operation(ctx: Any) -> Chain:
+def plan_operation(ctx: OpContext) -> Chain:
     """The chain of steps that makes ``ctx.operation`` safe (or carries it over)."""
     for strategy in all_strategies():
         if strategy.matches(ctx):
@@ -59,5 +62,5 @@ def plan_operation(ctx: Any) -> Chain:
     return passthrough(ctx)
 
 
-def resume(strategy_id: str, data: Mapping[str, Any], plan: Any) -> list[Step]:
+def resume(strategy_id: str, data: Mapping[str, Any], plan: PlanContext) -> list[Step]:
     return get(strategy_id).resume(data, plan)

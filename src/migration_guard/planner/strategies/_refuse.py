@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..context import DjangoField, DjangoModel
 
 
-def copy_obstacles(model: Any, field: Any) -> list[str]:
+def copy_obstacles(model: DjangoModel, field: DjangoField) -> list[str]:
     """What an expand/contract of ``field``'s column would have to rebuild by hand."""
     out = []
     if field.primary_key:

@@ -16,17 +16,17 @@ the column and asks every other concerned strategy for its follow-up steps
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.db import migrations, models
 from django.db.models import NOT_PROVIDED
 
-from ..model import Chain, DjangoOp, OpSpec, RunSQLSpec, SeparateSpec, SourceOp, Step
+from ... import sqlfacts
+from ..model import Chain, DjangoOp, OpSpec, SeparateSpec, SourceOp, Step
 
 if TYPE_CHECKING:
-    from ..context import OpContext, PlanContext
+    from ..context import DjangoField, DjangoModel, DjangoOperation, OpContext, PlanContext
 
 _REGISTRY: dict[str, type[Strategy]] = {}
 
@@ -107,22 +107,50 @@ def passthrough(ctx: OpContext, *, atomic: bool = True) -> Chain:
         data=data,
         opaque=opaque,
         models=frozenset(operation_keys(op, ctx.app_label)),
+        rewrites=_rewrites(ctx, op),
     )
     return Chain(strategy="carried-over", steps=[step], index=ctx.index, planned=False)
 
 
-def _is_django_model_op(op: Any) -> bool:
+def _rewrites(ctx: OpContext, op: DjangoOperation) -> frozenset[tuple[str, str]] | None:
+    """What an operation carried over may change in existing rows: (table, column) pairs,
+    (table, "*") for any column, None when nobody can tell (code, custom operations)."""
+    if isinstance(op, migrations.SeparateDatabaseAndState):
+        out: set[tuple[str, str]] = set()
+        for inner in op.database_operations:
+            found = _rewrites(ctx, inner)
+            if found is None:
+                return None
+            out |= found
+        return frozenset(out)
+    if isinstance(op, migrations.RunSQL):
+        from ...trace.seed import sql_tables
+
+        return frozenset((table, "*") for table in sql_tables(op.sql))
+    if isinstance(op, migrations.RunPython) or not _is_django_model_op(op):
+        return None
+    if isinstance(op, migrations.AlterField):
+        try:
+            model = ctx.model_before(op.model_name)
+            field = model._meta.get_field(op.name)
+        except LookupError:
+            return frozenset()
+        return frozenset({(model._meta.db_table, field.column)})
+    return frozenset()
+
+
+def _is_django_model_op(op: DjangoOperation) -> bool:
     return type(op).__module__.startswith("django.") and not isinstance(op, _OPAQUE_OPS)
 
 
-def _describe(op: Any) -> str:
+def _describe(op: DjangoOperation) -> str:
     try:
         return str(op.describe())
     except Exception:  # pragma: no cover - third-party operations
         return type(op).__name__
 
 
-def _slug_of(op: Any) -> str:
+def _slug_of(op: DjangoOperation) -> str:
     if isinstance(op, migrations.RunPython):
         name = getattr(op.code, "__name__", "") or "python"
         return f"run_{name}" if name != "<lambda>" else "run_python"
@@ -134,7 +162,7 @@ def _slug_of(op: Any) -> str:
         return ""
 
 
-def operation_keys(op: Any, app_label: str) -> set[str]:
+def operation_keys(op: DjangoOperation, app_label: str) -> set[str]:
     """State keys an operation touches: ``app.model`` or ``app.model.field``."""
     model = getattr(op, "model_name_lower", None)
     if model is None and hasattr(op, "name_lower") and not hasattr(op, "model_name"):
@@ -152,6 +180,15 @@ def operation_keys(op: Any, app_label: str) -> set[str]:
     return {base}
 
 
+def together(state: Any, app_label: str, model_name: str, option: str) -> set[tuple[str, ...]]:
+    """``unique_together``/``index_together`` of a model state as a set of field tuples
+    (makemigrations wrote ``None``, a single tuple or a list of them over the years)."""
+    from django.db.models.options import normalize_together
+
+    value = state.models[(app_label, model_name.lower())].options.get(option)
+    return {tuple(fields) for fields in normalize_together(value or ())}
+
+
 def keys_conflict(a: Iterable[str], b: Iterable[str]) -> bool:
     """Two key sets touch the same model state (a model key covers its fields)."""
     a_set, b_set = set(a), set(b)
@@ -166,28 +203,15 @@ def keys_conflict(a: Iterable[str], b: Iterable[str]) -> bool:
 
 # -- facts about a field -------------------------------------------------------------
 
-#: Functions whose value changes per row: a DEFAULT using one rewrites the table.
-VOLATILE_FUNCTIONS = frozenset(
-    {
-        "gen_random_uuid",
-        "uuid_generate_v1",
-        "uuid_generate_v1mc",
-        "uuid_generate_v4",
-        "uuidv4",
-        "uuidv7",
-        "random",
-        "clock_timestamp",
-        "timeofday",
-        "nextval",
-        "txid_current",
-        "random_normal",
-    }
-)
-_FUNCTION_CALL = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*\(")
-
 
 def is_volatile_sql(sql: str) -> bool:
-    return any(name.lower() in VOLATILE_FUNCTIONS for name in _FUNCTION_CALL.findall(sql))
+    """``sql`` calls a function PostgreSQL evaluates per row (a DEFAULT with it rewrites).
+
+    The audit's source (:func:`migration_guard.sqlfacts.volatility`): the snapshot of
+    PostgreSQL's catalog while planning; verification audits the plan against the
+    scratch server's own catalog.
+    """
+    return sqlfacts.volatility().first_volatile(sql) is not None
 
 
 @dataclasses.dataclass
@@ -204,10 +228,10 @@ class FieldFacts:
     db_type: str
     null: bool
     #: The field of the operation (unbound, serializable) and the rendered one.
-    op_field: Any
-    field: Any
-    pk_name: str
-    pk_column: str
+    op_field: DjangoField
+    field: DjangoField
+    #: Primary key columns (several for a composite key): the backfill's keyset.
+    pk_columns: tuple[str, ...]
     has_default: bool = False
     default: Any = None
     default_callable: bool = False
@@ -249,8 +273,17 @@ class FieldFacts:
         return self.has_default and self.default_callable
 
 
+def key_columns(model: DjangoModel) -> tuple[str, ...]:
+    """The primary key's columns (Django 5.2's CompositePrimaryKey has several)."""
+    pk = model._meta.pk
+    columns = getattr(pk, "columns", None)
+    if columns:
+        return tuple(str(c) for c in columns)
+    return (str(pk.column),)
+
+
 def field_facts(
-    ctx: OpContext, model_name: str, name: str, op_field: Any, *, after: bool = True
+    ctx: OpContext, model_name: str, name: str, op_field: DjangoField, *, after: bool = True
 ) -> FieldFacts:
     state = ctx.after if after else ctx.before
     model = state.apps.get_model(ctx.app_label, model_name)
@@ -259,7 +292,6 @@ def field_facts(
     editor = ctx.plan.editor()
     params = field.db_parameters(connection=conn)
     db_type = params.get("type") or ""
-    pk = model._meta.pk
     facts = FieldFacts(
         app_label=ctx.app_label,
         model_name=model._meta.model_name,
@@ -271,8 +303,7 @@ def field_facts(
         null=bool(field.null),
         op_field=op_field,
         field=field,
-        pk_name=pk.name,
-        pk_column=pk.column,
+        pk_columns=key_columns(model),
         collation=params.get("collation"),
     )
     if field.has_default():
@@ -296,7 +327,7 @@ def field_facts(
     return facts
 
 
-def clone_field(field: Any, **changes: Any) -> Any:
+def clone_field(field: DjangoField, **changes: Any) -> DjangoField:
     """A copy of an (unbound) field with some constructor arguments changed.
 
     ``NOT_PROVIDED`` as a value removes the argument.
@@ -310,7 +341,7 @@ def clone_field(field: Any, **changes: Any) -> Any:
     return field.__class__(*args, **kwargs)
 
 
-def bare_field(facts: FieldFacts, **changes: Any) -> Any:
+def bare_field(facts: FieldFacts, **changes: Any) -> DjangoField:
     """The field as a bare column: no unique, no index, no foreign key constraint."""
     strip: dict[str, Any] = {}
     _name, _path, _args, kwargs = facts.op_field.deconstruct()
@@ -368,14 +399,18 @@ def plain_column_ops(ctx: OpContext, facts: FieldFacts, *, comment: str = "") ->
 
 
 def constant_default_sql(ctx: OpContext, facts: FieldFacts, value: Any = NOT_PROVIDED) -> str:
-    """The field's constant default as a SQL literal (as Django would send it)."""
+    """The field's constant default (or ``value``) as a SQL literal, as Django would send it.
+
+    Prepared by the field rendered in the state (``facts.field``), whose relations are
+    resolved: a ForeignKey given its model as a string (what makemigrations writes)
+    prepares its value through the target field.
+    """
     editor = ctx.plan.editor()
     field = facts.field
-    if value is not NOT_PROVIDED:
-        field = clone_field(facts.op_field, default=value)
-        field.set_attributes_from_name(facts.name)
-        field.model = facts.field.model
-    prepared = editor.effective_default(field)
+    if value is NOT_PROVIDED:
+        prepared = editor.effective_default(field)
+    else:
+        prepared = field.get_db_prep_save(value, ctx.plan.connection)
     return str(editor.quote_value(prepared))
 
 
@@ -394,7 +429,23 @@ def needs_followups(facts: FieldFacts) -> bool:
     return bool(facts.check_sql or facts.foreign_key or facts.unique or facts.index)
 
 
-def implicit_empty_default(field: Any) -> bool:
+def auto_now_default(field: DjangoField) -> Any:
+    """What Django writes into existing rows for an ``auto_now``/``auto_now_add`` field
+    (``timezone.now``, ``date.today``), None for other fields (and for a TimeField)."""
+    if not (getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)):
+        return None
+    if isinstance(field, models.DateTimeField):
+        from django.utils import timezone
+
+        return timezone.now
+    if isinstance(field, models.DateField):
+        import datetime
+
+        return datetime.date.today
+    return None
+
+
+def implicit_empty_default(field: DjangoField) -> bool:
     """A blank CharField/TextField without default: Django fills existing rows with ''."""
     return (
         not field.null
@@ -423,8 +474,21 @@ def new_field_strategy(ctx: OpContext) -> str | None:
     if facts.db_default_sql is not None and facts.db_default_volatile:
         return "not-null-backfill"
     if not facts.null and facts.db_default_sql is None:
+        if auto_now_default(op.field) is not None and not op.field.has_default():
+            return "not-null-backfill"  # Django fills existing rows with now(), then forgets
         if op.field.has_default():
-            return "not-null-backfill" if callable(op.field.default) else "not-null-default"
+            if callable(op.field.default):
+                return "not-null-backfill"
+            if facts.unique:
+                from ..errors import PlanError
+
+                raise PlanError(
+                    f"{facts.model_name}.{facts.name} is unique, and NOT NULL: one default for "
+                    f"every existing row ({op.field.default!r}) would repeat in every row after "
+                    f"the first of {facts.table}. Add it with null=True and fill it, or give it "
+                    "a callable default (one value per row), then plan again."
+                )
+            return "not-null-default"
         if implicit_empty_default(op.field):
             return "not-null-default"
         return None  # no value for existing rows: Django fails the same way
@@ -473,7 +537,7 @@ def add_field_chain(
     facts: FieldFacts,
     *,
     column_ops: list[OpSpec],
-    state_field: Any,
+    state_field: DjangoField,
     slug: str,
     title: str,
     why: str,
@@ -519,11 +583,16 @@ def add_field_chain(
         locks=locks,
         models=frozenset({facts.key}),
     )
-    steps = [step, *(later or [])]
+    # This release's later steps, the other strategies' steps, then the steps of a later
+    # release (the scheduler moves everything after a later-release step to the record).
+    now = [s for s in later or [] if s.release == 1]
+    afterwards = [s for s in later or [] if s.release > 1]
+    steps = [step, *now]
     notes: list[str] = []
     for part in parts:
         steps.extend(part.steps)
         notes.extend(part.notes)
+    steps.extend(afterwards)
     return Chain(strategy=strategy, steps=steps, index=ctx.index, notes=notes)
 
 
@@ -555,28 +624,3 @@ __all__ = [
     "operation_keys",
     "passthrough",
 ]
-
-
-def validate_constraint_step(
-    plan: Any, *, strategy: str, table: str, name: str, key: str, slug: str, title: str, why: str
-) -> Step:
-    """``VALIDATE CONSTRAINT`` alone in its migration: a scan under SHARE UPDATE EXCLUSIVE."""
-    q = plan.quote
-    return Step(
-        strategy=strategy,
-        slug=slug,
-        phase="enforce",
-        title=title,
-        why=why,
-        operations=[
-            RunSQLSpec(
-                sql=f"ALTER TABLE {q(table)} VALIDATE CONSTRAINT {q(name)}",
-                reverse=None,
-                comment="A validated constraint cannot be made NOT VALID again: nothing to undo.",
-                scans=frozenset({table}),
-            )
-        ],
-        separate=True,
-        scans=frozenset({table}),
-        models=frozenset({key}),
-    )

@@ -17,12 +17,12 @@ CHECK (IntegerField -> PositiveIntegerField).
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db import migrations
 from django.db.models import CheckConstraint
 
-from ..model import Chain, DjangoOp, RunSQLSpec, SeparateSpec, Step
+from ..context import OpContext, PlanContext
+from ..model import Chain, DjangoOp, OpSpec, RunSQLSpec, SeparateSpec, Step
+from ..steps import validate_constraint_step
 from ..writer import text
 from .base import (
     FieldFacts,
@@ -32,14 +32,15 @@ from .base import (
     field_facts,
     new_field_strategy,
     plain_column_ops,
-    validate_constraint_step,
 )
 from .set_not_null import altered_field, db_kwargs_differ
 
 ID = "check-not-valid"
 
 
-def not_valid_ops(plan: Any, table: str, name: str, check: str, *, comment: str = "") -> RunSQLSpec:
+def not_valid_ops(
+    plan: PlanContext, table: str, name: str, check: str, *, comment: str = ""
+) -> RunSQLSpec:
     q = plan.quote
     return plan.sql(
         f"ALTER TABLE {q(table)} ADD CONSTRAINT {q(name)} CHECK ({check}) NOT VALID",
@@ -49,7 +50,7 @@ def not_valid_ops(plan: Any, table: str, name: str, check: str, *, comment: str 
     )
 
 
-def validate_step(plan: Any, *, table: str, name: str, key: str, slug: str) -> Step:
+def validate_step(plan: PlanContext, *, table: str, name: str, key: str, slug: str) -> Step:
     return validate_constraint_step(
         plan,
         strategy=ID,
@@ -70,7 +71,7 @@ class CheckNotValid(Strategy):
     summary = "ADD CONSTRAINT ... CHECK ... NOT VALID, then VALIDATE CONSTRAINT"
     priority = 40
 
-    def matches(self, ctx: Any) -> bool:
+    def matches(self, ctx: OpContext) -> bool:
         op = ctx.operation
         if isinstance(op, migrations.AddConstraint):
             return isinstance(op.constraint, CheckConstraint) and ctx.existing(op.model_name)
@@ -88,7 +89,7 @@ class CheckNotValid(Strategy):
             and bool(new.db_check(conn))
         )
 
-    def plan(self, ctx: Any) -> Chain:
+    def plan(self, ctx: OpContext) -> Chain:
         op = ctx.operation
         plan = ctx.plan
         if isinstance(op, migrations.AddField):
@@ -175,12 +176,12 @@ class CheckNotValid(Strategy):
         )
         return Chain(strategy=ID, steps=[first, second], index=ctx.index)
 
-    def field_followups(self, ctx: Any, facts: FieldFacts) -> FieldPart | None:
+    def field_followups(self, ctx: OpContext, facts: FieldFacts) -> FieldPart | None:
         if not facts.check_sql:
             return None
         plan = ctx.plan
         name = plan.identifier(facts.table, facts.column, suffix="check")
-        inline: list[Any] = [
+        inline: list[OpSpec] = [
             not_valid_ops(
                 plan,
                 facts.table,

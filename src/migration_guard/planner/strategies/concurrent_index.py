@@ -6,8 +6,11 @@ Answers ``add-index-non-concurrent`` and ``drop-index-non-concurrent``.
 UPDATE EXCLUSIVE, which blocks neither reads nor writes, and cannot run in a
 transaction (``atomic = False``).
 
-* ``AddIndex`` / ``RemoveIndex`` -> ``AddIndexConcurrently`` /
-  ``RemoveIndexConcurrently`` (django.contrib.postgres.operations).
+* ``AddIndex`` / ``RemoveIndex`` -> SeparateDatabaseAndState: the operation for
+  the state, ``RunSQL CREATE INDEX CONCURRENTLY IF NOT EXISTS`` (``DROP INDEX
+  CONCURRENTLY IF EXISTS``) for the database. Not Django's
+  ``AddIndexConcurrently``, whose statement fails when run again: every statement
+  of a non-atomic migration must be safe to retry after a lock timeout.
 * ``db_index`` added or removed by an ``AlterField`` -> SeparateDatabaseAndState:
   the AlterField for the state, ``RunSQL CREATE INDEX CONCURRENTLY`` (or ``DROP
   INDEX CONCURRENTLY``) with Django's own index names (and the ``_like``
@@ -24,100 +27,21 @@ from typing import Any
 from django.contrib.postgres.operations import AddIndexConcurrently, RemoveIndexConcurrently
 from django.db import migrations
 
-from ..model import Chain, DjangoOp, RunSQLSpec, SeparateSpec, Step
+from ..context import OpContext
+from ..model import Chain, DjangoOp, OpSpec, SeparateSpec
+from ..steps import build_ops, build_step, concurrent_create, field_index_sql, index_op
 from ..writer import text
-from .base import FieldFacts, FieldPart, Strategy, field_facts, new_field_strategy, plain_new_field
+from .base import (
+    FieldFacts,
+    FieldPart,
+    Strategy,
+    new_field_strategy,
+    plain_new_field,
+    together,
+)
 from .set_not_null import altered_field, db_kwargs_differ
 
 ID = "concurrent-index"
-
-
-def recovery_note(names: list[str], plan: Any) -> str:
-    q = plan.quote
-    drops = "; ".join(f"DROP INDEX CONCURRENTLY IF EXISTS {q(n)}" for n in names)
-    return (
-        "If a CONCURRENTLY build fails (lock timeout, deadlock, duplicate values), it leaves "
-        f"an INVALID index behind: run {drops}; then migrate again."
-    )
-
-
-def field_index_sql(
-    plan: Any, model: Any, field: Any, *, unique: bool = False
-) -> list[tuple[str, str, str]]:
-    """(create, drop, name) of the index Django gives a field, and of its ``_like`` index."""
-    editor = plan.editor()
-    suffix = "_uniq" if unique else ""
-    name = editor._create_index_name(model._meta.db_table, [field.column], suffix=suffix)
-    create = str(editor._create_index_sql(model, fields=[field], name=name, concurrently=True))
-    if unique:
-        create = create.replace("CREATE INDEX CONCURRENTLY", "CREATE UNIQUE INDEX CONCURRENTLY", 1)
-    out = [(create, drop_sql(plan, name), name)]
-    like = like_index_sql(plan, model, field)
-    if like is not None:
-        out.append(like)
-    return out
-
-
-def like_index_sql(plan: Any, model: Any, field: Any) -> tuple[str, str, str] | None:
-    db_type = field.db_type(connection=plan.connection) or ""
-    if "[" in db_type or getattr(field, "db_collation", None):
-        return None
-    if db_type.startswith("varchar"):
-        opclass = "varchar_pattern_ops"
-    elif db_type.startswith("text"):
-        opclass = "text_pattern_ops"
-    else:
-        return None
-    editor = plan.editor()
-    name = editor._create_index_name(model._meta.db_table, [field.column], suffix="_like")
-    create = str(
-        editor._create_index_sql(
-            model, fields=[field], suffix="_like", opclasses=[opclass], concurrently=True
-        )
-    )
-    return create, drop_sql(plan, name), name
-
-
-def drop_sql(plan: Any, name: str) -> str:
-    return f"DROP INDEX CONCURRENTLY IF EXISTS {plan.quote(name)}"
-
-
-def build_ops(
-    pairs: list[tuple[str, str, str]], plan: Any, *, create: bool = True
-) -> list[RunSQLSpec]:
-    ops = []
-    for create_sql, drop, _name in pairs:
-        if create:
-            ops.append(plan.sql(create_sql, drop))
-        else:
-            ops.append(plan.sql(drop, create_sql))
-    return ops
-
-
-def build_step(
-    plan: Any,
-    *,
-    strategy: str,
-    slug: str,
-    title: str,
-    why: str,
-    operations: list[Any],
-    names: list[str],
-    key: str,
-    release: int = 1,
-) -> Step:
-    return Step(
-        strategy=strategy,
-        slug=slug,
-        phase="build",
-        title=title,
-        why=why,
-        operations=operations,
-        atomic=False,
-        release=release,
-        models=frozenset({key}),
-        notes=(recovery_note(names, plan),) if names else (),
-    )
 
 
 class ConcurrentIndex(Strategy):
@@ -126,11 +50,12 @@ class ConcurrentIndex(Strategy):
     id = ID
     rules = ("add-index-non-concurrent", "drop-index-non-concurrent")
     summary = (
-        "AddIndexConcurrently / RemoveIndexConcurrently / RunSQL ... CONCURRENTLY, atomic = False"
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS / DROP INDEX CONCURRENTLY IF EXISTS, "
+        "atomic = False"
     )
     priority = 50
 
-    def matches(self, ctx: Any) -> bool:
+    def matches(self, ctx: OpContext) -> bool:
         op = ctx.operation
         if isinstance(op, migrations.AddField):
             return new_field_strategy(ctx) == ID
@@ -147,7 +72,7 @@ class ConcurrentIndex(Strategy):
         changed = db_kwargs_differ(old, new)
         return changed == {"db_index"} and not new.unique and not old.unique
 
-    def plan(self, ctx: Any) -> Chain:
+    def plan(self, ctx: OpContext) -> Chain:
         op = ctx.operation
         if isinstance(op, migrations.AddField):
             return plain_new_field(ctx, ID, "its index", text(ID, "new_field"))
@@ -160,9 +85,10 @@ class ConcurrentIndex(Strategy):
         return self._db_index(ctx)
 
     # -- AddIndex / RemoveIndex -------------------------------------------------------
-    def _add_index(self, ctx: Any) -> Chain:
+    def _add_index(self, ctx: OpContext) -> Chain:
         op = ctx.operation
         model = ctx.model_after(op.model_name)
+        editor = ctx.plan.editor()
         table = model._meta.db_table
         step = build_step(
             ctx.plan,
@@ -170,15 +96,30 @@ class ConcurrentIndex(Strategy):
             slug=f"add_{op.index.name}"[:60],
             title=f"Build index {op.index.name} on {table} CONCURRENTLY",
             why=text(ID, "add", table=table, name=op.index.name),
-            operations=[DjangoOp(AddIndexConcurrently(model_name=op.model_name, index=op.index))],
+            operations=[
+                SeparateSpec(
+                    state=(ctx.spec(),),
+                    database=(
+                        index_op(
+                            ctx.plan,
+                            concurrent_create(
+                                str(op.index.create_sql(model, editor, concurrently=True))
+                            ),
+                            op.index.name,
+                        ),
+                    ),
+                )
+            ],
             names=[op.index.name],
             key=f"{ctx.app_label}.{model._meta.model_name}",
         )
         return Chain(strategy=ID, steps=[step], index=ctx.index)
 
-    def _remove_index(self, ctx: Any) -> Chain:
+    def _remove_index(self, ctx: OpContext) -> Chain:
         op = ctx.operation
         model = ctx.model_before(op.model_name)
+        index = ctx.before.models[(ctx.app_label, op.model_name_lower)].get_index_by_name(op.name)
+        create = str(index.create_sql(model, ctx.plan.editor(), concurrently=True))
         table = model._meta.db_table
         step = build_step(
             ctx.plan,
@@ -186,14 +127,21 @@ class ConcurrentIndex(Strategy):
             slug=f"remove_{op.name}"[:60],
             title=f"Drop index {op.name} on {table} CONCURRENTLY",
             why=text(ID, "remove", table=table, name=op.name),
-            operations=[DjangoOp(RemoveIndexConcurrently(model_name=op.model_name, name=op.name))],
+            operations=[
+                SeparateSpec(
+                    state=(ctx.spec(),),
+                    database=(
+                        index_op(ctx.plan, concurrent_create(create), op.name, create=False),
+                    ),
+                )
+            ],
             names=[],
             key=f"{ctx.app_label}.{model._meta.model_name}",
         )
         return Chain(strategy=ID, steps=[step], index=ctx.index)
 
     # -- db_index on a field -------------------------------------------------------------
-    def _db_index(self, ctx: Any) -> Chain:
+    def _db_index(self, ctx: OpContext) -> Chain:
         op = ctx.operation
         old, new = altered_field(ctx)  # type: ignore[misc]
         adding = bool(new.db_index)
@@ -222,51 +170,45 @@ class ConcurrentIndex(Strategy):
         return Chain(strategy=ID, steps=[step], index=ctx.index)
 
     # -- index_together ---------------------------------------------------------------
-    def _index_together(self, ctx: Any) -> Chain:
+    def _index_together(self, ctx: OpContext) -> Chain:
         op = ctx.operation
         before = ctx.model_before(op.name)
         after = ctx.model_after(op.name)
-        olds = {
-            tuple(f)
-            for f in ctx.before.models[(ctx.app_label, op.name_lower)].options.get(
-                "index_together", ()
-            )
-        }
-        news = {
-            tuple(f)
-            for f in ctx.after.models[(ctx.app_label, op.name_lower)].options.get(
-                "index_together", ()
-            )
-        }
+        olds = together(ctx.before, ctx.app_label, op.name_lower, "index_together")
+        news = together(ctx.after, ctx.app_label, op.name_lower, "index_together")
         editor = ctx.plan.editor()
         table = after._meta.db_table
-        database: list[Any] = []
+        database: list[OpSpec] = []
         names: list[str] = []
         for fields in sorted(olds - news):
             columns = [before._meta.get_field(f).column for f in fields]
             name = editor._create_index_name(before._meta.db_table, columns, suffix="_idx")
-            create = str(
-                editor._create_index_sql(
-                    before,
-                    fields=[before._meta.get_field(f) for f in fields],
-                    name=name,
-                    concurrently=True,
+            create = concurrent_create(
+                str(
+                    editor._create_index_sql(
+                        before,
+                        fields=[before._meta.get_field(f) for f in fields],
+                        name=name,
+                        concurrently=True,
+                    )
                 )
             )
-            database.append(ctx.plan.sql(drop_sql(ctx.plan, name), create))
+            database.append(index_op(ctx.plan, create, name, create=False))
         for fields in sorted(news - olds):
             columns = [after._meta.get_field(f).column for f in fields]
             name = editor._create_index_name(table, columns, suffix="_idx")
-            create = str(
-                editor._create_index_sql(
-                    after,
-                    fields=[after._meta.get_field(f) for f in fields],
-                    name=name,
-                    concurrently=True,
+            create = concurrent_create(
+                str(
+                    editor._create_index_sql(
+                        after,
+                        fields=[after._meta.get_field(f) for f in fields],
+                        name=name,
+                        concurrently=True,
+                    )
                 )
             )
             names.append(name)
-            database.append(ctx.plan.sql(create, drop_sql(ctx.plan, name)))
+            database.append(index_op(ctx.plan, create, name))
         step = build_step(
             ctx.plan,
             strategy=ID,
@@ -280,7 +222,7 @@ class ConcurrentIndex(Strategy):
         return Chain(strategy=ID, steps=[step], index=ctx.index)
 
     # -- a new field's index -------------------------------------------------------------
-    def field_followups(self, ctx: Any, facts: FieldFacts) -> FieldPart | None:
+    def field_followups(self, ctx: OpContext, facts: FieldFacts) -> FieldPart | None:
         if not facts.index or facts.foreign_key:
             return None
         model = ctx.model_after(facts.model_name)
@@ -301,8 +243,8 @@ class ConcurrentIndex(Strategy):
         return FieldPart(steps=[step])
 
 
-def source_op(ctx: Any) -> Any:
+def source_op(ctx: OpContext) -> Any:
     return ctx.spec()
 
 
-__all__ = ["ConcurrentIndex", "build_ops", "build_step", "field_facts", "field_index_sql"]
+__all__ = ["ConcurrentIndex"]

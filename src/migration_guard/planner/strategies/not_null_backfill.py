@@ -24,95 +24,34 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.db import migrations
+from django.db.migrations.writer import MigrationWriter
 
-from ..model import Chain, CodeBlock, DjangoOp, RunPythonSpec, Step
-from ..writer import code, render, text
+from ..context import OpContext, PlanContext
+from ..model import Chain, DjangoOp, OpSpec, Step
+from ..steps import Fill, backfill_step, not_null_steps, sql_fill_expression
+from ..writer import text
 from .base import (
     NOT_PROVIDED,
     FieldFacts,
     Strategy,
     add_field_chain,
+    auto_now_default,
     bare_field,
     column_definition,
     field_facts,
     new_field_strategy,
 )
-from .set_not_null import not_null_steps
 
 ID = "not-null-backfill"
-
-
-def batch_size_block(batch_size: int) -> CodeBlock:
-    return CodeBlock(name="BATCH_SIZE", text=render("batch_size.py.j2", batch_size=batch_size))
-
-
-def backfill_step(
-    plan: Any,
-    *,
-    strategy: str,
-    app_label: str,
-    model_class: str,
-    model_key: str,
-    table: str,
-    column: str,
-    field_name: str,
-    mode: str,
-    why: str,
-    title: str,
-    slug: str,
-    update_sql: str | None = None,
-    value_source: str | None = None,
-    value_imports: frozenset[str] = frozenset(),
-    release: int = 1,
-    function: str | None = None,
-) -> Step:
-    """A non-atomic RunPython step filling a column in primary key batches.
-
-    ``mode``: ``python`` (the field's callable default, per row), ``value`` (one
-    value, ``value_source``) or ``sql`` (``update_sql`` with ``%s`` for the batch's
-    primary keys).
-    """
-    function = function or f"backfill_{model_class.lower()}_{field_name}"
-    body = code(
-        "",
-        "backfill",
-        function=function,
-        docstring=f"Fill {table}.{column} for existing rows.",
-        app_label=app_label,
-        model_class=model_class,
-        field_name=field_name,
-        mode=mode,
-        update_sql=update_sql,
-        value_source=value_source,
-        label=f"{table}.{column}",
-    )
-    return Step(
-        strategy=strategy,
-        slug=slug,
-        phase="backfill",
-        title=title,
-        why=why,
-        operations=[RunPythonSpec(code=function)],
-        atomic=False,
-        data=True,
-        release=release,
-        models=frozenset({model_key}),
-        code=(
-            batch_size_block(plan.batch_size),
-            CodeBlock(
-                name=function,
-                text=body,
-                imports=frozenset(
-                    {"import time", "from django.db import transaction", *value_imports}
-                ),
-            ),
-        ),
-    )
 
 
 def _computed_by(facts: FieldFacts) -> str:
     if facts.db_default_sql is not None:
         return f"db_default {facts.db_default_sql}"
+    auto = auto_now_default(facts.field)
+    if auto is not None and not facts.has_default:
+        kind = "auto_now" if getattr(facts.field, "auto_now", False) else "auto_now_add"
+        return f"{kind}: the time of the migration for existing rows"
     default = facts.default
     name = getattr(default, "__qualname__", None) or repr(default)
     module = getattr(default, "__module__", "")
@@ -127,17 +66,17 @@ class NotNullBackfill(Strategy):
     summary = "add nullable, backfill in batches, then NOT NULL via CHECK NOT VALID + VALIDATE"
     priority = 20
 
-    def matches(self, ctx: Any) -> bool:
+    def matches(self, ctx: OpContext) -> bool:
         return new_field_strategy(ctx) == ID
 
-    def plan(self, ctx: Any) -> Chain:
+    def plan(self, ctx: OpContext) -> Chain:
         op = ctx.operation
         plan = ctx.plan
         facts = field_facts(ctx, op.model_name, op.name, op.field)
         q = plan.quote
         volatile_default = facts.db_default_sql if facts.db_default_volatile else None
         if facts.check_sql:
-            column_ops: list[Any] = [
+            column_ops: list[OpSpec] = [
                 plan.sql(
                     f"ALTER TABLE {q(facts.table)} ADD COLUMN "
                     + column_definition(ctx, facts, default_sql=None, not_null=False),
@@ -170,12 +109,12 @@ class NotNullBackfill(Strategy):
             column=facts.column,
             computed_by=_computed_by(facts),
             db_default_sql=volatile_default,
-            batch_size=plan.batch_size,
             catch_up=False,
             release=1,
             enforce_later=not facts.null and not volatile_default,
         )
-        backfill = self._backfill(plan, facts, release=1, catch_up=False)
+        fill = self._fill(ctx, facts)
+        backfill = self._backfill(plan, fill, facts.key, release=1, catch_up=False)
         later: list[Step] = [backfill]
         notes: list[str] = []
         resume: dict[str, Any] | None = None
@@ -190,7 +129,7 @@ class NotNullBackfill(Strategy):
                     slug=f"{facts.model_name}_{facts.name}",
                 )
             else:
-                resume = self._resume_data(facts)
+                resume = self._resume_data(facts, fill)
                 later += [
                     Step(
                         strategy=ID,
@@ -210,6 +149,7 @@ class NotNullBackfill(Strategy):
             facts,
             column_ops=column_ops,
             state_field=op.field,
+            preserve_default=op.preserve_default,
             slug=f"add_{facts.model_name}_{facts.name}",
             title=f"Add {facts.label} nullable (state: the final NOT NULL field)"
             if not facts.null
@@ -220,7 +160,7 @@ class NotNullBackfill(Strategy):
         chain.notes.extend(notes)
         return chain
 
-    def _resume_data(self, facts: FieldFacts) -> dict[str, Any]:
+    def _resume_data(self, facts: FieldFacts, fill: Fill) -> dict[str, Any]:
         return {
             "kind": "enforce",
             "app_label": facts.app_label,
@@ -229,69 +169,86 @@ class NotNullBackfill(Strategy):
             "field": facts.name,
             "table": facts.table,
             "column": facts.column,
-            "mode": "python",
+            "fill": fill.as_json(),
         }
 
-    def _backfill(self, plan: Any, facts: FieldFacts, *, release: int, catch_up: bool) -> Step:
-        mode = "python"
-        update_sql = None
+    @staticmethod
+    def _fill(ctx: OpContext, facts: FieldFacts) -> Fill:
+        """Set-based where PostgreSQL computes the value (a volatile database default,
+        ``uuid.uuid4``...), else in Python per row with the field's callable."""
+        op = ctx.operation
+        q = ctx.plan.quote
+        expression = None
+        value_source = None
+        imports: tuple[str, ...] = ()
         if facts.db_default_volatile:
-            mode = "sql"
-            q = plan.quote
-            update_sql = (  # identifiers quoted by Django's backend
-                f"UPDATE {q(facts.table)} SET {q(facts.column)} = DEFAULT "  # noqa: S608
-                f"WHERE {q(facts.pk_column)} = ANY(%s) AND {q(facts.column)} IS NULL"
-            )
-        return self._backfill_from(
-            plan,
+            expression = "DEFAULT"
+        elif op.field.has_default() and callable(op.field.default):
+            expression = sql_fill_expression(ctx.plan, op.field.default, facts.db_type)
+            if expression is None and not op.preserve_default:
+                # A one-off default: the state's field has none, the migration keeps it.
+                source, found = MigrationWriter.serialize(op.field.default)
+                value_source, imports = source, tuple(sorted(found))
+        elif (auto := auto_now_default(op.field)) is not None:
+            # auto_now/auto_now_add: what Django gives existing rows, now, in the backfill.
+            expression = sql_fill_expression(ctx.plan, auto, facts.db_type)
+            if expression is None:
+                source, found = MigrationWriter.serialize(auto)
+                value_source, imports = source, tuple(sorted(found))
+        return Fill(
             app_label=facts.app_label,
             model_class=facts.model_class,
-            model_key=facts.key,
+            field_name=facts.name,
             table=facts.table,
             column=facts.column,
-            field_name=facts.name,
-            mode=mode,
-            update_sql=update_sql,
-            release=release,
-            catch_up=catch_up,
+            key=facts.pk_columns,
+            expression=expression,
+            todo=f"{q(facts.column)} IS NULL",
+            value_source=value_source,
+            value_imports=imports,
         )
 
-    def _backfill_from(self, plan: Any, *, catch_up: bool, release: int, **kw: Any) -> Step:
+    def _backfill(
+        self, plan: PlanContext, fill: Fill, key: str, *, release: int, catch_up: bool
+    ) -> Step:
         why = text(
             ID,
             "backfill",
-            table=kw["table"],
-            column=kw["column"],
-            batch_size=plan.batch_size,
+            table=fill.table,
+            column=fill.column,
+            set_based=fill.set_based,
             catch_up=catch_up,
             release=release,
         )
         return backfill_step(
             plan,
+            fill,
             strategy=ID,
+            model_key=key,
             why=why,
-            title=f"Backfill {kw['table']}.{kw['column']} in batches of {plan.batch_size}"
+            title=f"Backfill {fill.table}.{fill.column} in batches"
             + (" (catch-up)" if catch_up else ""),
-            slug=f"backfill_{kw['model_class'].lower()}_{kw['field_name']}",
+            slug=f"backfill_{fill.model_class.lower()}_{fill.field_name}",
+            function=f"backfill_{fill.model_class.lower()}_{fill.field_name}",
             release=release,
-            **kw,
         )
 
-    def resume(self, data: Mapping[str, Any], plan: Any) -> list[Step]:
+    def resume(self, data: Mapping[str, Any], plan: PlanContext) -> list[Step]:
         key = f"{data['app_label']}.{data['model_name']}.{str(data['field']).lower()}"
-        backfill = self._backfill_from(
-            plan,
-            app_label=data["app_label"],
-            model_class=data["model"],
-            model_key=key,
-            table=data["table"],
-            column=data["column"],
-            field_name=data["field"],
-            mode=data.get("mode", "python"),
-            update_sql=data.get("update_sql"),
-            release=2,
-            catch_up=True,
-        )
+        if "fill" in data:
+            fill = Fill.from_json(data["fill"])
+        else:  # a record written before fills were recorded: the field's default, in Python
+            fill = Fill(
+                app_label=data["app_label"],
+                model_class=data["model"],
+                field_name=data["field"],
+                table=data["table"],
+                column=data["column"],
+                key=("id",),
+                expression=None,
+                todo=f"{plan.quote(data['column'])} IS NULL",
+            )
+        backfill = self._backfill(plan, fill, key, release=2, catch_up=True)
         backfill.release = 1
         steps = [backfill]
         steps += not_null_steps(

@@ -25,7 +25,8 @@ from typing import Any
 from django.db import migrations
 from django.db.migrations.writer import MigrationWriter
 
-from ..model import Chain, DjangoOp, ModelEdit, Step
+from ..context import OpContext, PlanContext
+from ..model import Chain, DjangoOp, ModelEdit, OpSpec, Step
 from ..writer import text
 from .base import (
     Strategy,
@@ -49,10 +50,10 @@ class NotNullDefault(Strategy):
     summary = "one step: the constant DEFAULT stays in the database (db_default or RunSQL)"
     priority = 10
 
-    def matches(self, ctx: Any) -> bool:
+    def matches(self, ctx: OpContext) -> bool:
         return new_field_strategy(ctx) == ID
 
-    def plan(self, ctx: Any) -> Chain:
+    def plan(self, ctx: OpContext) -> Chain:
         op = ctx.operation
         plan = ctx.plan
         facts = field_facts(ctx, op.model_name, op.name, op.field)
@@ -63,9 +64,14 @@ class NotNullDefault(Strategy):
         q = plan.quote
         edits: list[ModelEdit] = []
         later: list[Step] = []
-        if plan.use_db_default and not one_off and not facts.check_sql:
+        # A later migration of the history redefines the field: its definition (without
+        # db_default) wins there, so the database keeps the DEFAULT through RunSQL instead.
+        redefined = plan.changed_later(
+            facts.model_name, facts.name, kinds=("alter", "remove", "rename")
+        )
+        if plan.use_db_default and not one_off and not facts.check_sql and not redefined:
             state_field = clone_field(op.field, db_default=value)
-            column_ops: list[Any] = [
+            column_ops: list[OpSpec] = [
                 DjangoOp(
                     migrations.AddField(
                         model_name=facts.model_name,
@@ -146,7 +152,7 @@ class NotNullDefault(Strategy):
         chain.edits.extend(edits)
         return chain
 
-    def resume(self, data: Mapping[str, Any], plan: Any) -> list[Step]:
+    def resume(self, data: Mapping[str, Any], plan: PlanContext) -> list[Step]:
         if data.get("kind") != "drop_default":
             raise ValueError(f"unknown {ID} step {data.get('kind')!r}")
         q = plan.quote

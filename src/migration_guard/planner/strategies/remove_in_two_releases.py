@@ -22,14 +22,15 @@ from typing import Any
 
 from django.db import migrations
 
-from ..model import Chain, DjangoOp, SeparateSpec, Step
+from ..context import DjangoField, OpContext, PlanContext
+from ..model import Chain, DjangoOp, OpSpec, SeparateSpec, Step
 from ..writer import text
-from .base import Strategy, clone_field, field_facts
+from .base import FieldFacts, Strategy, clone_field, field_facts
 
 ID = "remove-in-two-releases"
 
 
-def _fk_with_constraint(field: Any) -> bool:
+def _fk_with_constraint(field: DjangoField) -> bool:
     return bool(
         field.is_relation
         and (field.many_to_one or field.one_to_one)
@@ -41,7 +42,7 @@ def _strip_statement(sql: Any) -> str:
     return str(sql).strip().rstrip(";")
 
 
-def create_table_sql(plan: Any, state: Any, app_label: str, model_name: str) -> list[str]:
+def create_table_sql(plan: PlanContext, state: Any, app_label: str, model_name: str) -> list[str]:
     """CREATE TABLE (and its indexes) of a model, foreign keys without constraints."""
     state = state.clone()
     model_state = state.models[(app_label, model_name)]
@@ -65,7 +66,7 @@ class RemoveInTwoReleases(Strategy):
     summary = "release 1: state only (drop NOT NULL / FK constraint); release 2: DROP COLUMN/TABLE"
     priority = 60
 
-    def matches(self, ctx: Any) -> bool:
+    def matches(self, ctx: OpContext) -> bool:
         op = ctx.operation
         if isinstance(op, migrations.RemoveField):
             return ctx.existing(op.model_name)
@@ -78,19 +79,19 @@ class RemoveInTwoReleases(Strategy):
             )
         return False
 
-    def plan(self, ctx: Any) -> Chain:
+    def plan(self, ctx: OpContext) -> Chain:
         if isinstance(ctx.operation, migrations.RemoveField):
             return self._remove_field(ctx)
         return self._delete_model(ctx)
 
     # -- RemoveField ---------------------------------------------------------------------
-    def _remove_field(self, ctx: Any) -> Chain:
+    def _remove_field(self, ctx: OpContext) -> Chain:
         op = ctx.operation
         plan = ctx.plan
         model_state = ctx.before.models[(ctx.app_label, op.model_name_lower)]
         state_field = model_state.fields[op.name]
         facts = field_facts(ctx, op.model_name, op.name, state_field, after=False)
-        database: list[Any] = []
+        database: list[OpSpec] = []
         changes = []
         if state_field.many_to_many:
             resume = self._m2m_resume(ctx, facts.field)
@@ -150,7 +151,7 @@ class RemoveInTwoReleases(Strategy):
         later = self._later(resume, f"Drop {what}", facts.key)
         return Chain(strategy=ID, steps=[first, later], index=ctx.index)
 
-    def _m2m_resume(self, ctx: Any, field: Any) -> dict[str, Any]:
+    def _m2m_resume(self, ctx: OpContext, field: Any) -> dict[str, Any]:
         plan = ctx.plan
         through = field.remote_field.through
         table = through._meta.db_table
@@ -169,13 +170,13 @@ class RemoveInTwoReleases(Strategy):
         }
 
     # -- DeleteModel -------------------------------------------------------------------
-    def _delete_model(self, ctx: Any) -> Chain:
+    def _delete_model(self, ctx: OpContext) -> Chain:
         op = ctx.operation
         plan = ctx.plan
         model = ctx.model_before(op.name)
         model_state = ctx.before.models[(ctx.app_label, op.name_lower)]
         table = model._meta.db_table
-        database: list[Any] = []
+        database: list[OpSpec] = []
         for name, field in model_state.fields.items():
             if _fk_with_constraint(field):
                 database.append(
@@ -258,7 +259,7 @@ class RemoveInTwoReleases(Strategy):
             models=frozenset({key}),
         )
 
-    def resume(self, data: Mapping[str, Any], plan: Any) -> list[Step]:
+    def resume(self, data: Mapping[str, Any], plan: PlanContext) -> list[Step]:
         kind = data.get("kind")
         if kind not in ("drop_column", "drop_table"):
             raise ValueError(f"unknown {ID} step {kind!r}")
@@ -299,7 +300,7 @@ def _column_of(drop: str) -> str:
     return drop.rsplit(" ", 1)[-1].strip('"')
 
 
-def _nullable_definition(plan: Any, facts: Any) -> str:
+def _nullable_definition(plan: PlanContext, facts: FieldFacts) -> str:
     q = plan.quote
     parts = [q(facts.column), facts.db_type]
     if facts.collation:

@@ -25,17 +25,10 @@ from typing import Any
 
 from django.db import migrations
 
+from ..context import DjangoField, OpContext, PlanContext
 from ..model import Chain, Step
+from ..steps import ColumnCopy, CopyTexts, column_copy_steps, contract_steps
 from ..writer import text
-from ._column_copy import (
-    ColumnCopy,
-    contract_resume,
-    contract_steps,
-    copy_backfill_step,
-    expand_step,
-    switch_step,
-    validate_step,
-)
 from ._refuse import copy_obstacles
 from .base import Strategy, field_facts
 from .set_not_null import altered_field, db_kwargs_differ
@@ -51,7 +44,7 @@ class RenameColumnExpandContract(Strategy):
     summary = "expand/contract: new column + two-way trigger, backfill, switch; next release: drop"
     priority = 57
 
-    def matches(self, ctx: Any) -> bool:
+    def matches(self, ctx: OpContext) -> bool:
         op = ctx.operation
         if isinstance(op, migrations.RenameField):
             if not ctx.plan.full_rename or not ctx.existing(op.model_name):
@@ -65,7 +58,7 @@ class RenameColumnExpandContract(Strategy):
         old, new = fields
         return db_kwargs_differ(old, new) == {"db_column"} and not old.many_to_many
 
-    def _fields(self, ctx: Any) -> tuple[Any, Any, str]:
+    def _fields(self, ctx: OpContext) -> tuple[DjangoField, DjangoField, str]:
         op = ctx.operation
         if isinstance(op, migrations.RenameField):
             return (
@@ -76,7 +69,7 @@ class RenameColumnExpandContract(Strategy):
         old, new = altered_field(ctx)  # type: ignore[misc]
         return old, new, op.name
 
-    def plan(self, ctx: Any) -> Chain:
+    def plan(self, ctx: OpContext) -> Chain:
         op = ctx.operation
         plan = ctx.plan
         old, new, name = self._fields(ctx)
@@ -106,7 +99,7 @@ class RenameColumnExpandContract(Strategy):
             model_class=facts.model_class,
             field_name=name,
             table=table,
-            pk_column=facts.pk_column,
+            pk_columns=facts.pk_columns,
             old_column=old.column,
             new_column=new.column,
             old_type=db_type,
@@ -119,46 +112,22 @@ class RenameColumnExpandContract(Strategy):
             column=old.column,
             new_column=new.column,
             not_null=copy.not_null,
-            batch_size=plan.batch_size,
         )
-        steps: list[Step] = [
-            expand_step(
-                plan,
-                copy,
-                why=text(ID, "expand", **context),
-                title=f"Add {table}.{new.column}, kept in step with {old.column} by a trigger",
-                slug=f"expand_{copy.model_name}_{new.column}",
-            ),
-            copy_backfill_step(plan, copy, why=text(ID, "backfill", **context)),
-        ]
-        if copy.not_null:
-            steps.append(validate_step(plan, copy))
-        steps.append(
-            switch_step(
-                plan,
-                copy,
-                state_ops=(op,),
-                why=text(ID, "switch", **context),
-                title=f"Switch Django to {table}.{new.column}",
-                slug=f"switch_{copy.model_name}_{new.column}",
-            )
+        texts = CopyTexts(
+            expand_why=text(ID, "expand", **context),
+            expand_title=f"Add {table}.{new.column}, kept in step with {old.column} by a trigger",
+            expand_slug=f"expand_{copy.model_name}_{new.column}",
+            backfill_why=text(ID, "backfill", **context),
+            switch_why=text(ID, "switch", **context),
+            switch_title=f"Switch Django to {table}.{new.column}",
+            switch_slug=f"switch_{copy.model_name}_{new.column}",
+            contract_title=f"Drop the old column {table}.{old.column} and its trigger",
+            contract_slug=f"drop_{copy.model_name}_{old.column}",
         )
-        steps.append(
-            Step(
-                strategy=ID,
-                slug=f"drop_{copy.model_name}_{old.column}",
-                phase="contract",
-                title=f"Drop the old column {table}.{old.column} and its trigger",
-                why="",
-                operations=[],
-                release=2,
-                resume=contract_resume(plan, copy),
-                models=frozenset({copy.key}),
-            )
-        )
+        steps = column_copy_steps(plan, copy, state_ops=(op,), texts=texts)
         return Chain(strategy=ID, steps=steps, index=ctx.index)
 
-    def resume(self, data: Mapping[str, Any], plan: Any) -> list[Step]:
+    def resume(self, data: Mapping[str, Any], plan: PlanContext) -> list[Step]:
         copy = ColumnCopy.from_json(data["copy"])
         return contract_steps(
             plan, data, why=text(ID, "contract", table=copy.table, column=copy.old_column)

@@ -20,10 +20,9 @@ them are left as they are: their join tables would need renaming too.
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db import migrations
 
+from ..context import OpContext
 from ..model import Chain, DjangoOp, ModelEdit, SeparateSpec, Step
 from ..writer import text
 from .base import Strategy, clone_field
@@ -31,7 +30,7 @@ from .base import Strategy, clone_field
 ID = "rename-state-only"
 
 
-def m2m_named_after(ctx: Any, model_name: str) -> list[str]:
+def m2m_named_after(ctx: OpContext, model_name: str) -> list[str]:
     """Auto-created many-to-many tables whose names or columns follow the model's."""
     model = ctx.model_before(model_name)
     out = []
@@ -52,7 +51,7 @@ class RenameStateOnly(Strategy):
     summary = "state-only rename; models keep the old db_column / db_table (no SQL)"
     priority = 55
 
-    def matches(self, ctx: Any) -> bool:
+    def matches(self, ctx: OpContext) -> bool:
         op = ctx.operation
         if isinstance(op, migrations.RenameField):
             if not ctx.existing(op.model_name):
@@ -70,13 +69,29 @@ class RenameStateOnly(Strategy):
             )
         return False
 
-    def plan(self, ctx: Any) -> Chain:
+    def plan(self, ctx: OpContext) -> Chain:
         if isinstance(ctx.operation, migrations.RenameField):
             return self._field(ctx)
         return self._model(ctx)
 
-    def _field(self, ctx: Any) -> Chain:
+    def _field(self, ctx: OpContext) -> Chain:
         op = ctx.operation
+        plan = ctx.plan
+        if plan.changed_later(op.model_name, op.new_name, kinds=("alter", "rename")):
+            # A later migration redefines the field written against the renamed column: with
+            # the old column kept here, that migration would rename the column instead.
+            return Chain(
+                strategy=ID,
+                steps=[],
+                index=ctx.index,
+                planned=False,
+                notes=[
+                    f"{op.model_name}.{op.old_name} -> {op.new_name}: a later migration of the "
+                    "history changes the field again and was written for the renamed column; "
+                    "a state-only rename here would move the RENAME COLUMN into that migration. "
+                    "Carried over as it is: plan the rename where the field's history ends."
+                ],
+            )
         model_state = ctx.before.models[(ctx.app_label, op.model_name_lower)]
         old = ctx.model_before(op.model_name)._meta.get_field(op.old_name)
         after_model = ctx.model_after(op.model_name)
@@ -125,7 +140,9 @@ class RenameStateOnly(Strategy):
             value=old.column,
             reason=f"keep the column {old.column}",
         )
-        chain = Chain(strategy=ID, steps=[step], edits=[edit], index=ctx.index)
+        removed_later = plan.changed_later(op.model_name, op.new_name, kinds=("remove",))
+        edits = [] if removed_later else [edit]
+        chain = Chain(strategy=ID, steps=[step], edits=edits, index=ctx.index)
         chain.notes.append(
             f"{after_model.__name__}.{op.new_name} keeps the column {old.column} "
             f"(db_column); a full rename of the column is an expand/contract: change db_column "
@@ -133,8 +150,20 @@ class RenameStateOnly(Strategy):
         )
         return chain
 
-    def _model(self, ctx: Any) -> Chain:
+    def _model(self, ctx: OpContext) -> Chain:
         op = ctx.operation
+        if ctx.plan.changed_later(op.new_name, kinds=("rename",)):
+            return Chain(
+                strategy=ID,
+                steps=[],
+                index=ctx.index,
+                planned=False,
+                notes=[
+                    f"model {op.old_name} -> {op.new_name}: a later migration of the history "
+                    "renames it or its table again; a state-only rename here would move the "
+                    "table rename into that migration. Carried over as it is."
+                ],
+            )
         old = ctx.model_before(op.old_name)
         new = ctx.model_after(op.new_name)
         table = old._meta.db_table
@@ -170,7 +199,10 @@ class RenameStateOnly(Strategy):
             value=table,
             reason=f"keep the table {table}",
         )
-        chain = Chain(strategy=ID, steps=[step], edits=[edit], index=ctx.index)
+        removed_later = ctx.plan.changed_later(op.new_name, kinds=("remove",))
+        chain = Chain(
+            strategy=ID, steps=[step], edits=[] if removed_later else [edit], index=ctx.index
+        )
         chain.notes.append(
             f"{op.new_name} keeps the table {table} (Meta.db_table); plan_zero_downtime "
             "--full-rename renames the table too, with a view under the old name for the "

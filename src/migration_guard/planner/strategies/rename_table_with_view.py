@@ -19,6 +19,7 @@ from typing import Any
 
 from django.db import migrations
 
+from ..context import OpContext, PlanContext
 from ..model import Chain, DjangoOp, SeparateSpec, Step
 from ..writer import text
 from .base import Strategy
@@ -35,7 +36,7 @@ class RenameTableWithView(Strategy):
     summary = "ALTER TABLE ... RENAME + CREATE VIEW <old name>; next release: DROP VIEW"
     priority = 56
 
-    def matches(self, ctx: Any) -> bool:
+    def matches(self, ctx: OpContext) -> bool:
         op = ctx.operation
         if isinstance(op, migrations.AlterModelTable):
             name = op.name
@@ -48,7 +49,7 @@ class RenameTableWithView(Strategy):
         old, new = self._tables(ctx)
         return old != new and not m2m_named_after(ctx, name)
 
-    def _tables(self, ctx: Any) -> tuple[str, str]:
+    def _tables(self, ctx: OpContext) -> tuple[str, str]:
         op = ctx.operation
         if isinstance(op, migrations.AlterModelTable):
             return (
@@ -60,7 +61,7 @@ class RenameTableWithView(Strategy):
             ctx.model_after(op.new_name)._meta.db_table,
         )
 
-    def plan(self, ctx: Any) -> Chain:
+    def plan(self, ctx: OpContext) -> Chain:
         op = ctx.operation
         plan = ctx.plan
         q = plan.quote
@@ -106,7 +107,7 @@ class RenameTableWithView(Strategy):
         )
         return Chain(strategy=ID, steps=[first, later], index=ctx.index)
 
-    def resume(self, data: Mapping[str, Any], plan: Any) -> list[Step]:
+    def resume(self, data: Mapping[str, Any], plan: PlanContext) -> list[Step]:
         q = plan.quote
         old, new = data["old"], data["new"]
         return [

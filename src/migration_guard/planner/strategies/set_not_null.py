@@ -29,99 +29,16 @@ from typing import Any
 from django.db import migrations
 from django.db.migrations.writer import MigrationWriter
 
+from ..context import DjangoField, OpContext, PlanContext
 from ..model import Chain, DjangoOp, SeparateSpec, Step
+from ..steps import Fill, backfill_step, not_null_steps, sql_fill_expression
 from ..writer import text
-from .base import Strategy, field_facts
+from .base import FieldFacts, Strategy, field_facts
 
 ID = "set-not-null"
 
 
-def not_null_steps(
-    plan: Any,
-    *,
-    strategy: str,
-    table: str,
-    column: str,
-    key: str,
-    slug: str,
-    state_ops: tuple[Any, ...] = (),
-    release: int = 1,
-    note: str = "",
-) -> list[Step]:
-    """The two steps that make ``table.column`` NOT NULL without a long lock."""
-    q = plan.quote
-    pg18 = plan.pg.has_not_null_not_valid
-    name = plan.identifier(table, column, suffix="not_null")
-    t, c, n = q(table), q(column), q(name)
-    context = dict(table=table, column=column, pg18=pg18, note=note)
-    if pg18:
-        first = plan.sql(
-            f"ALTER TABLE {t} ADD CONSTRAINT {n} NOT NULL {c} NOT VALID",
-            f"ALTER TABLE {t} ALTER COLUMN {c} DROP NOT NULL",
-            locks=(table,),
-        )
-        second = [plan.sql(f"ALTER TABLE {t} VALIDATE CONSTRAINT {n}", None, scans=(table,))]
-    else:
-        first = plan.sql(
-            f"ALTER TABLE {t} ADD CONSTRAINT {n} CHECK ({c} IS NOT NULL) NOT VALID",
-            f"ALTER TABLE {t} DROP CONSTRAINT {n}",
-            locks=(table,),
-        )
-        second = [
-            plan.sql(f"ALTER TABLE {t} VALIDATE CONSTRAINT {n}", None, scans=(table,)),
-            plan.sql(
-                f"ALTER TABLE {t} ALTER COLUMN {c} SET NOT NULL",
-                f"ALTER TABLE {t} ALTER COLUMN {c} DROP NOT NULL",
-                comment="No scan: the validated CHECK proves there is no NULL (PostgreSQL 12+).",
-                locks=(table,),
-            ),
-            plan.sql(
-                f"ALTER TABLE {t} DROP CONSTRAINT {n}",
-                f"ALTER TABLE {t} ADD CONSTRAINT {n} CHECK ({c} IS NOT NULL) NOT VALID",
-                locks=(table,),
-            ),
-        ]
-    ops: list[Any] = list(second)
-    if state_ops:
-        # VALIDATE stays an operation of its own: its long scan holds no blocking lock.
-        ops = [
-            second[0],
-            SeparateSpec(state=tuple(DjangoOp(o) for o in state_ops), database=tuple(second[1:])),
-        ]
-    what = "NOT NULL" if pg18 else f"CHECK ({column} IS NOT NULL)"
-    return [
-        Step(
-            strategy=strategy,
-            slug=f"{slug}_not_null_not_valid",
-            phase="enforce",
-            title=f"Add {what} NOT VALID on {table}.{column}",
-            why=text(ID, "not_valid", **context),
-            operations=[first],
-            release=release,
-            locks=frozenset({table}),
-            models=frozenset({key}),
-            needs_major=18 if pg18 else 12,
-        ),
-        Step(
-            strategy=strategy,
-            slug=f"{slug}_validate_not_null",
-            phase="enforce",
-            title=f"Validate, then {table}.{column} SET NOT NULL"
-            if not pg18
-            else f"Validate NOT NULL on {table}.{column}",
-            why=text(ID, "validate", state=bool(state_ops), **context),
-            operations=ops,
-            release=release,
-            separate=True,
-            locks=frozenset({table}),
-            scans=frozenset({table}),
-            models=frozenset({key}),
-            needs_major=18 if pg18 else 12,
-        ),
-    ]
-
-
-def db_kwargs_differ(old: Any, new: Any) -> set[str]:
+def db_kwargs_differ(old: DjangoField, new: DjangoField) -> set[str]:
     """Constructor arguments that differ between two fields, schema-relevant ones only."""
     _, old_path, old_args, old_kwargs = old.deconstruct()
     _, new_path, new_args, new_kwargs = new.deconstruct()
@@ -141,7 +58,7 @@ def db_kwargs_differ(old: Any, new: Any) -> set[str]:
 _MISSING = object()
 
 
-def altered_field(ctx: Any) -> tuple[Any, Any] | None:
+def altered_field(ctx: OpContext) -> tuple[DjangoField, DjangoField] | None:
     """(old, new) rendered fields of an AlterField on an existing table, else None."""
     op = ctx.operation
     if not isinstance(op, migrations.AlterField) or not ctx.existing(op.model_name):
@@ -162,7 +79,7 @@ class SetNotNull(Strategy):
     summary = "state now; next release: CHECK NOT VALID, then VALIDATE + SET NOT NULL + DROP CHECK"
     priority = 30
 
-    def matches(self, ctx: Any) -> bool:
+    def matches(self, ctx: OpContext) -> bool:
         fields = altered_field(ctx)
         if fields is None:
             return False
@@ -171,7 +88,7 @@ class SetNotNull(Strategy):
             return False
         return db_kwargs_differ(old, new) <= {"null", "default"}
 
-    def plan(self, ctx: Any) -> Chain:
+    def plan(self, ctx: OpContext) -> Chain:
         op = ctx.operation
         facts = field_facts(ctx, op.model_name, op.name, op.field)
         state_op = migrations.AlterField(
@@ -180,7 +97,7 @@ class SetNotNull(Strategy):
             field=op.field,
             preserve_default=op.preserve_default,
         )
-        fill = self._fill(op)
+        fill = self._fill(ctx, facts)
         steps: list[Step] = [
             Step(
                 strategy=ID,
@@ -205,7 +122,7 @@ class SetNotNull(Strategy):
             "field": facts.name,
             "table": facts.table,
             "column": facts.column,
-            "fill": fill,
+            "fill": fill.as_json() if fill is not None else None,
         }
         steps.append(
             Step(
@@ -231,54 +148,63 @@ class SetNotNull(Strategy):
         return Chain(strategy=ID, steps=steps, index=ctx.index, notes=notes)
 
     @staticmethod
-    def _fill(op: Any) -> dict[str, Any] | None:
+    def _fill(ctx: OpContext, facts: FieldFacts) -> Fill | None:
+        """The field's default for the existing NULLs: a constant (one parameter of a
+        set-based UPDATE), a callable PostgreSQL can compute, or one called in Python."""
+        op = ctx.operation
         if not op.field.has_default():
             return None
         default = op.field.default
         source, imports = MigrationWriter.serialize(default)
-        mode = "value"
+        expression: str | None = "%s"
         if callable(default):
-            source = f"{source}()"
-            mode = "python"
-        return {"mode": mode, "value_source": source, "imports": sorted(imports)}
-
-    def _fill_step(self, plan: Any, facts: Any, fill: Mapping[str, Any], *, catch_up: bool) -> Step:
-        from .not_null_backfill import backfill_step
-
-        source = fill["value_source"]
-        return backfill_step(
-            plan,
-            strategy=ID,
+            expression = sql_fill_expression(ctx.plan, default, facts.db_type)
+        return Fill(
             app_label=facts.app_label,
             model_class=facts.model_class,
-            model_key=facts.key,
+            field_name=facts.name,
             table=facts.table,
             column=facts.column,
-            field_name=facts.name,
-            mode=fill["mode"],
-            value_source=source,
-            value_imports=frozenset(fill["imports"]),
+            key=facts.pk_columns,
+            expression=expression,
+            todo=f"{ctx.plan.quote(facts.column)} IS NULL",
+            value_source=None if expression not in (None, "%s") else source,
+            value_imports=tuple(sorted(imports)),
+        )
+
+    def _fill_step(
+        self, plan: PlanContext, facts: FieldFacts | _Resumed, fill: Fill, *, catch_up: bool
+    ) -> Step:
+        what = fill.value_source if fill.value_source is not None else fill.expression
+        if fill.value_source is not None and fill.expression is None:
+            what = f"{fill.value_source}()"
+        return backfill_step(
+            plan,
+            fill,
+            strategy=ID,
+            model_key=facts.key,
             why=text(
                 ID,
                 "fill_nulls",
                 table=facts.table,
                 column=facts.column,
-                value_text=f"the default ({source})",
-                batch_size=plan.batch_size,
+                value_text=f"the default ({what})",
+                set_based=fill.set_based,
                 catch_up=catch_up,
             ),
-            title=f"Fill NULL {facts.label} with {source}" + (" (catch-up)" if catch_up else ""),
+            title=f"Fill NULL {facts.label} with {what}" + (" (catch-up)" if catch_up else ""),
             slug=f"fill_{facts.model_name}_{facts.name}",
             function=f"fill_{facts.model_name}_{facts.name}",
         )
 
-    def resume(self, data: Mapping[str, Any], plan: Any) -> list[Step]:
+    def resume(self, data: Mapping[str, Any], plan: PlanContext) -> list[Step]:
         if data.get("kind") != "enforce":
             raise ValueError(f"unknown {ID} step {data.get('kind')!r}")
         facts = _Resumed(data)
         steps: list[Step] = []
         if data.get("fill"):
-            steps.append(self._fill_step(plan, facts, data["fill"], catch_up=True))
+            fill = _recorded_fill(data, plan)
+            steps.append(self._fill_step(plan, facts, fill, catch_up=True))
         steps += not_null_steps(
             plan,
             strategy=ID,
@@ -302,3 +228,24 @@ class _Resumed:
         self.column = data["column"]
         self.key = f"{self.app_label}.{self.model_name}.{str(self.name).lower()}"
         self.label = f"{self.table}.{self.column}"
+
+
+def _recorded_fill(data: Mapping[str, Any], plan: PlanContext) -> Fill:
+    """The fill of a plan record entry (older records: ``mode`` and ``value_source``)."""
+    recorded = data["fill"]
+    if "expression" in recorded:
+        return Fill.from_json(recorded)
+    source = str(recorded["value_source"])
+    python = recorded.get("mode") == "python"
+    return Fill(
+        app_label=data["app_label"],
+        model_class=data["model"],
+        field_name=data["field"],
+        table=data["table"],
+        column=data["column"],
+        key=("id",),
+        expression=None if python else "%s",
+        todo=f"{plan.quote(data['column'])} IS NULL",
+        value_source=source.removesuffix("()") if python else source,
+        value_imports=tuple(recorded.get("imports", ())),
+    )

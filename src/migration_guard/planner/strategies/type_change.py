@@ -7,15 +7,29 @@ shrink, text -> integer...). Instead, in release 1:
 1. *expand* (atomic): ``<col>__new`` with the new type, nullable, kept in step by
    a trigger (``NEW.<col>__new := NEW.<col>::<type>``) for the previous
    release's writes; ``CHECK (<col>__new IS NOT NULL) NOT VALID`` for a NOT NULL
-   field;
-2. *backfill* (non-atomic): existing rows in primary key batches;
-3. *enforce* (atomic): ``VALIDATE CONSTRAINT`` (NOT NULL fields);
-4. *switch* (atomic): ``SET NOT NULL`` (no scan: the validated CHECK), the trigger
+   field. A change that can lose data (varchar shrunk, bigint -> integer, fewer
+   decimal places, any type whose values might not survive the trip) first adds
+   ``CHECK (<the value fits>) NOT VALID`` on ``<col>``: PostgreSQL's explicit
+   casts truncate and round silently, this CHECK refuses instead;
+2. *validate* (that CHECK, its own transaction): a value that does not fit stops
+   the migration here, with PostgreSQL's error, before anything is copied (as
+   Django's AlterField would fail);
+3. *backfill* (non-atomic): existing rows in keyset batches;
+4. *enforce* (atomic): ``VALIDATE CONSTRAINT`` (NOT NULL fields);
+5. *switch* (atomic): ``SET NOT NULL`` (no scan: the validated CHECK), the trigger
    dropped, the old column made nullable and renamed ``<col>__old``, the new one
    renamed ``<col>``; Django's state gets the AlterField. The previous release
-   keeps working: it names ``<col>``, which now has the new type.
+   keeps working: it names ``<col>``, which now has the new type. Its reverse
+   copies back only rows written since the switch: no other value is touched.
 
 Release 2 (*contract*): ``DROP COLUMN <col>__old``.
+
+The swap changes the type of a column under running code, which breaks
+server-side prepared statements (``cached plan must not change result type``).
+``--no-column-swap`` plans the variant without it: the model moves to
+``<col>__new`` through ``db_column`` (models.py is edited), the trigger keeps
+both columns in step both ways, and release 2 drops the old column and the
+trigger.
 
 Changes PostgreSQL makes without a rewrite (varchar widened, varchar -> text,
 numeric precision raised) are left as they are. Columns with indexes,
@@ -31,19 +45,12 @@ from typing import Any
 
 from django.db import migrations
 
-from ..model import Chain, Step
+from ..context import OpContext, PlanContext
+from ..model import Chain, ModelEdit, Step
+from ..steps import ColumnCopy, CopyTexts, column_copy_steps, contract_steps
 from ..writer import text
-from ._column_copy import (
-    ColumnCopy,
-    contract_resume,
-    contract_steps,
-    copy_backfill_step,
-    expand_step,
-    switch_step,
-    validate_step,
-)
 from ._refuse import copy_obstacles
-from .base import Strategy, field_facts
+from .base import Strategy, clone_field, field_facts
 from .set_not_null import altered_field, db_kwargs_differ
 
 ID = "type-change-expand-contract"
@@ -82,6 +89,73 @@ def binary_coercible(old: str, new: str) -> bool:
     return False
 
 
+_TEXT = re.compile(r"^(?:text|varchar|character varying|char|character|bpchar)(?:\((\d+)\))?$")
+_INTEGERS = {
+    "smallint": (-32768, 32767),
+    "integer": (-2147483648, 2147483647),
+    "bigint": (-9223372036854775808, 9223372036854775807),
+}
+#: Decimal digits an integer type can have (for numeric(p, s) targets).
+_INTEGER_DIGITS = {"smallint": 5, "integer": 10, "bigint": 19}
+
+
+def _normal(db_type: str) -> str:
+    return re.sub(r"\s+", " ", db_type.strip().lower())
+
+
+def lossless(old_type: str, new_type: str) -> bool:
+    """Every value of ``old_type`` converts to ``new_type`` and back unchanged."""
+    old, new = _normal(old_type), _normal(new_type)
+    if old == new or binary_coercible(old, new):
+        return True
+    if new in ("text", "varchar", "character varying"):
+        return True  # text output of any value reads back as that value
+    if old in _INTEGERS and new in _INTEGERS:
+        return _INTEGERS[new][0] <= _INTEGERS[old][0] and _INTEGERS[old][1] <= _INTEGERS[new][1]
+    old_numeric, new_numeric = _NUMERIC.match(old), _NUMERIC.match(new)
+    if new_numeric and new_numeric.group(1) is None:
+        return old in _INTEGERS or old_numeric is not None
+    if new_numeric and old in _INTEGERS:
+        digits = int(new_numeric.group(1)) - int(new_numeric.group(2))
+        return digits >= _INTEGER_DIGITS[old]
+    if new_numeric and old_numeric and old_numeric.group(1) is not None:
+        old_p, old_s = int(old_numeric.group(1)), int(old_numeric.group(2))
+        new_p, new_s = int(new_numeric.group(1)), int(new_numeric.group(2))
+        return new_s >= old_s and new_p - new_s >= old_p - old_s
+    if (old, new) in {("real", "double precision"), ("smallint", "real")}:
+        return True
+    if old in _INTEGERS and new == "double precision":
+        return old != "bigint"
+    return old == "date" and new in ("timestamp", "timestamp with time zone")
+
+
+def fits_condition(old_type: str, new_type: str, column: str) -> str | None:
+    """SQL that holds for a value of ``column`` (``old_type``) that ``new_type`` keeps exactly.
+
+    None when every value fits. A length for text, the range for integers, digits and
+    scale for numeric; otherwise the value must survive the round trip through the
+    new type. PostgreSQL's explicit casts truncate strings and round numbers
+    silently: this CHECK is what stops the copy before it loses anything.
+    """
+    old, new = _normal(old_type), _normal(new_type)
+    if lossless(old, new):
+        return None
+    text_target = _TEXT.match(new)
+    if text_target and text_target.group(1) and _TEXT.match(old):
+        return f"char_length({column}) <= {text_target.group(1)}"
+    if new in _INTEGERS and (old in _INTEGERS or _NUMERIC.match(old)):
+        low, high = _INTEGERS[new]
+        if old in _INTEGERS:
+            return f"{column} BETWEEN {low} AND {high}"
+        return f"{column} = trunc({column}) AND {column} BETWEEN {low} AND {high}"
+    numeric = _NUMERIC.match(new)
+    if numeric and numeric.group(1) is not None and (old in _INTEGERS or _NUMERIC.match(old)):
+        precision, scale = int(numeric.group(1)), int(numeric.group(2))
+        value = f"{column}::numeric"
+        return f"{value} = round({value}, {scale}) AND abs({value}) < 1e{precision - scale}"
+    return f"{column}::{new_type}::{old_type} = {column}"
+
+
 class TypeChangeExpandContract(Strategy):
     """Column type change that rewrites: new column, trigger, backfill, switch; drop later."""
 
@@ -90,7 +164,7 @@ class TypeChangeExpandContract(Strategy):
     summary = "expand/contract: new column + trigger, backfill, switch names; next release: drop"
     priority = 35
 
-    def matches(self, ctx: Any) -> bool:
+    def matches(self, ctx: OpContext) -> bool:
         fields = altered_field(ctx)
         if fields is None:
             return False
@@ -103,7 +177,7 @@ class TypeChangeExpandContract(Strategy):
             return False
         return db_kwargs_differ(old, new) <= TYPE_ARGUMENTS
 
-    def plan(self, ctx: Any) -> Chain:
+    def plan(self, ctx: OpContext) -> Chain:
         op = ctx.operation
         plan = ctx.plan
         old, new = altered_field(ctx)  # type: ignore[misc]
@@ -125,6 +199,8 @@ class TypeChangeExpandContract(Strategy):
                 ],
             )
         facts = field_facts(ctx, op.model_name, op.name, op.field)
+        swap = plan.column_swap
+        new_column = plan.identifier(old.column, suffix="_new")
         copy = ColumnCopy(
             strategy=ID,
             mode="type",
@@ -133,13 +209,15 @@ class TypeChangeExpandContract(Strategy):
             model_class=facts.model_class,
             field_name=facts.name,
             table=facts.table,
-            pk_column=facts.pk_column,
+            pk_columns=facts.pk_columns,
             old_column=old.column,
-            new_column=plan.identifier(old.column, suffix="_new"),
+            new_column=new_column,
             old_type=old_type,
             new_type=new_type,
             not_null=not new.null,
             default_sql=facts.db_default_sql,
+            fits=fits_condition(old_type, new_type, plan.quote(old.column)),
+            swap=swap,
         )
         context = dict(
             table=copy.table,
@@ -148,47 +226,44 @@ class TypeChangeExpandContract(Strategy):
             old_type=old_type,
             new_type=new_type,
             not_null=copy.not_null,
-            batch_size=plan.batch_size,
+            fits=copy.fits,
+            swap=swap,
         )
-        steps: list[Step] = [
-            expand_step(
-                plan,
-                copy,
-                why=text(ID, "expand", **context),
-                title=f"Add {copy.table}.{copy.new_column} {new_type}, kept in step by a trigger",
-                slug=f"expand_{copy.model_name}_{copy.field_name}",
-            ),
-            copy_backfill_step(plan, copy, why=text(ID, "backfill", **context)),
-        ]
-        if copy.not_null:
-            steps.append(validate_step(plan, copy))
-        steps.append(
-            switch_step(
-                plan,
-                copy,
-                state_ops=(
-                    migrations.AlterField(model_name=op.model_name, name=op.name, field=op.field),
-                ),
-                why=text(ID, "switch", **context),
-                title=f"Switch {copy.table}.{copy.old_column} to {new_type} "
-                "(the columns swap names)",
-                slug=f"switch_{copy.model_name}_{copy.field_name}",
+        texts = CopyTexts(
+            expand_why=text(ID, "expand", **context),
+            expand_title=f"Add {copy.table}.{copy.new_column} {new_type}, kept in step by a "
+            "trigger",
+            expand_slug=f"expand_{copy.model_name}_{copy.field_name}",
+            fits_why=text(ID, "fits", **context),
+            backfill_why=text(ID, "backfill", **context),
+            switch_why=text(ID, "switch", **context),
+            switch_title=f"Switch {copy.table}.{copy.old_column} to {new_type} "
+            + ("(the columns swap names)" if swap else f"(the model moves to {new_column})"),
+            switch_slug=f"switch_{copy.model_name}_{copy.field_name}",
+            contract_title=f"Drop the old column of {copy.table}.{copy.old_column} ({old_type})"
+            if swap
+            else f"Drop the old column {copy.table}.{copy.old_column} and its trigger",
+            contract_slug=f"drop_{copy.model_name}_{copy.field_name}_old",
+        )
+        chain = Chain(strategy=ID, steps=[], index=ctx.index)
+        field = op.field
+        if not swap:
+            # The model keeps the new column's name: no column of a running release ever
+            # changes type under it (server-side prepared statements keep working).
+            field = clone_field(op.field, db_column=new_column)
+            chain.edits.append(
+                ModelEdit(
+                    app_label=ctx.app_label,
+                    model=facts.model_class,
+                    field=facts.name,
+                    option="db_column",
+                    source=repr(new_column),
+                    value=new_column,
+                    reason=f"the {new_type} column is {new_column} (no column swap)",
+                )
             )
-        )
-        steps.append(
-            Step(
-                strategy=ID,
-                slug=f"drop_{copy.model_name}_{copy.field_name}_old",
-                phase="contract",
-                title=f"Drop the old column of {copy.table}.{copy.old_column} ({old_type})",
-                why="",
-                operations=[],
-                release=2,
-                resume=contract_resume(plan, copy),
-                models=frozenset({copy.key}),
-            )
-        )
-        chain = Chain(strategy=ID, steps=steps, index=ctx.index)
+        state = migrations.AlterField(model_name=op.model_name, name=op.name, field=field)
+        chain.steps = column_copy_steps(plan, copy, state_ops=(state,), texts=texts)
         chain.notes.append(
             f"Deploy: ship release 1 (expand, backfill, switch of {copy.table}.{copy.old_column}); "
             "once it runs everywhere and is not going to be rolled back, run "
@@ -197,12 +272,17 @@ class TypeChangeExpandContract(Strategy):
         )
         return chain
 
-    def resume(self, data: Mapping[str, Any], plan: Any) -> list[Step]:
+    def resume(self, data: Mapping[str, Any], plan: PlanContext) -> list[Step]:
         copy = ColumnCopy.from_json(data["copy"])
         return contract_steps(
             plan,
             data,
             why=text(
-                ID, "contract", table=copy.table, column=copy.old_column, old_type=copy.old_type
+                ID,
+                "contract",
+                table=copy.table,
+                column=copy.old_column,
+                old_type=copy.old_type,
+                swap=copy.swap,
             ),
         )

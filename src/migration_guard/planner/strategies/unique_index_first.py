@@ -23,10 +23,25 @@ from typing import Any
 from django.db import migrations
 from django.db.models import UniqueConstraint
 
-from ..model import Chain, DjangoOp, SeparateSpec, Step
+from ..context import DjangoField, DjangoModel, OpContext, PlanContext
+from ..model import Chain, DjangoOp, OpSpec, SeparateSpec, Step
+from ..steps import (
+    build_ops,
+    build_step,
+    concurrent_create,
+    field_index_sql,
+    index_op,
+    like_index_sql,
+)
 from ..writer import text
-from .base import FieldFacts, FieldPart, Strategy, new_field_strategy, plain_new_field
-from .concurrent_index import build_ops, build_step, drop_sql, field_index_sql, like_index_sql
+from .base import (
+    FieldFacts,
+    FieldPart,
+    Strategy,
+    new_field_strategy,
+    plain_new_field,
+    together,
+)
 from .set_not_null import altered_field, db_kwargs_differ
 
 ID = "unique-index-first"
@@ -42,13 +57,13 @@ def _plain(constraint: UniqueConstraint) -> bool:
 
 
 def constraint_step(
-    plan: Any,
+    plan: PlanContext,
     *,
     table: str,
     names: list[str],
     deferrable: str = "",
     state_ops: tuple[Any, ...] = (),
-    extra_database: tuple[Any, ...] = (),
+    extra_database: tuple[OpSpec, ...] = (),
     key: str,
     slug: str,
 ) -> Step:
@@ -64,7 +79,7 @@ def constraint_step(
             )
         )
     database = (*extra_database, *ops)
-    operations: list[Any] = list(database)
+    operations: list[OpSpec] = list(database)
     if state_ops:
         operations = [SeparateSpec(state=tuple(DjangoOp(o) for o in state_ops), database=database)]
     return Step(
@@ -88,11 +103,18 @@ def _deferrable(constraint: Any) -> str:
 
 
 def unique_index_sql(
-    plan: Any, model: Any, fields: list[Any], name: str, *, nulls_distinct: Any = None
+    plan: PlanContext,
+    model: DjangoModel,
+    fields: list[DjangoField],
+    name: str,
+    *,
+    nulls_distinct: bool | None = None,
 ) -> str:
     editor = plan.editor()
-    sql = str(editor._create_index_sql(model, fields=fields, name=name, concurrently=True))
-    sql = sql.replace("CREATE INDEX CONCURRENTLY", "CREATE UNIQUE INDEX CONCURRENTLY", 1)
+    sql = concurrent_create(
+        str(editor._create_index_sql(model, fields=fields, name=name, concurrently=True)),
+        unique=True,
+    )
     if nulls_distinct is False:
         sql += " NULLS NOT DISTINCT"
     return sql
@@ -106,7 +128,7 @@ class UniqueIndexFirst(Strategy):
     summary = "CREATE UNIQUE INDEX CONCURRENTLY (non-atomic), then ADD CONSTRAINT ... USING INDEX"
     priority = 45
 
-    def matches(self, ctx: Any) -> bool:
+    def matches(self, ctx: OpContext) -> bool:
         op = ctx.operation
         if isinstance(op, migrations.AddField):
             return new_field_strategy(ctx) == ID
@@ -130,7 +152,7 @@ class UniqueIndexFirst(Strategy):
             and not new.is_relation
         )
 
-    def plan(self, ctx: Any) -> Chain:
+    def plan(self, ctx: OpContext) -> Chain:
         op = ctx.operation
         if isinstance(op, migrations.AddField):
             return plain_new_field(
@@ -142,14 +164,14 @@ class UniqueIndexFirst(Strategy):
             return self._unique_together(ctx)
         return self._alter_field(ctx)
 
-    def _together(self, ctx: Any) -> tuple[set[tuple[str, ...]], set[tuple[str, ...]]]:
+    def _together(self, ctx: OpContext) -> tuple[set[tuple[str, ...]], set[tuple[str, ...]]]:
         op = ctx.operation
         key = (ctx.app_label, op.name_lower)
-        olds = {tuple(f) for f in ctx.before.models[key].options.get("unique_together", ())}
-        news = {tuple(f) for f in ctx.after.models[key].options.get("unique_together", ())}
+        olds = together(ctx.before, *key, "unique_together")
+        news = together(ctx.after, *key, "unique_together")
         return olds, news
 
-    def _add_constraint(self, ctx: Any) -> Chain:
+    def _add_constraint(self, ctx: OpContext) -> Chain:
         op = ctx.operation
         constraint = op.constraint
         model = ctx.model_after(op.model_name)
@@ -167,16 +189,14 @@ class UniqueIndexFirst(Strategy):
                 nulls_distinct=getattr(constraint, "nulls_distinct", None),
             )
         else:
-            create = str(constraint.create_sql(model, editor)).replace(
-                "CREATE UNIQUE INDEX", "CREATE UNIQUE INDEX CONCURRENTLY", 1
-            )
+            create = concurrent_create(str(constraint.create_sql(model, editor)), unique=True)
         build = build_step(
             ctx.plan,
             strategy=ID,
             slug=f"{constraint.name}_index"[:60],
             title=f"Build the unique index {name} on {table} CONCURRENTLY",
             why=text(ID, "build", table=table, name=name, plain=_plain(constraint)),
-            operations=[ctx.plan.sql(create, drop_sql(ctx.plan, name))],
+            operations=[index_op(ctx.plan, create, name)],
             names=[name],
             key=key,
         )
@@ -196,7 +216,7 @@ class UniqueIndexFirst(Strategy):
         )
         return Chain(strategy=ID, steps=[build, enforce], index=ctx.index)
 
-    def _alter_field(self, ctx: Any) -> Chain:
+    def _alter_field(self, ctx: OpContext) -> Chain:
         op = ctx.operation
         old, new = altered_field(ctx)  # type: ignore[misc]
         model = ctx.model_after(op.model_name)
@@ -227,21 +247,22 @@ class UniqueIndexFirst(Strategy):
         )
         return Chain(strategy=ID, steps=[build, enforce], index=ctx.index)
 
-    def _unique_together(self, ctx: Any) -> Chain:
+    def _unique_together(self, ctx: OpContext) -> Chain:
         op = ctx.operation
         olds, news = self._together(ctx)
         model = ctx.model_after(op.name)
         table = model._meta.db_table
         editor = ctx.plan.editor()
         key = f"{ctx.app_label}.{op.name_lower}"
-        creates, names = [], []
+        creates: list[OpSpec] = []
+        names: list[str] = []
         for fields in sorted(news - olds):
             columns = [model._meta.get_field(f).column for f in fields]
             name = editor._create_index_name(table, columns, suffix="_uniq")
             sql = unique_index_sql(
                 ctx.plan, model, [model._meta.get_field(f) for f in fields], name
             )
-            creates.append(ctx.plan.sql(sql, drop_sql(ctx.plan, name)))
+            creates.append(index_op(ctx.plan, sql, name))
             names.append(name)
         build = build_step(
             ctx.plan,
@@ -253,7 +274,7 @@ class UniqueIndexFirst(Strategy):
             names=names,
             key=key,
         )
-        extra: tuple[Any, ...] = ()
+        extra: tuple[OpSpec, ...] = ()
         if olds - news:
             # Django drops the removed ones (it looks their names up); brief and catalog-only.
             extra = (DjangoOp(migrations.AlterUniqueTogether(op.name, olds & news)),)
@@ -269,7 +290,7 @@ class UniqueIndexFirst(Strategy):
         )
         return Chain(strategy=ID, steps=[build, enforce], index=ctx.index)
 
-    def field_followups(self, ctx: Any, facts: FieldFacts) -> FieldPart | None:
+    def field_followups(self, ctx: OpContext, facts: FieldFacts) -> FieldPart | None:
         if not facts.unique:
             return None
         model = ctx.model_after(facts.model_name)

@@ -49,7 +49,10 @@ class Migration(migrations.Migration):
             reverse_sql='RESET lock_timeout',
         ),
         migrations.RunSQL(
-            sql='CREATE INDEX CONCURRENTLY "blog_comment_editor_id_001446d4" ON "blog_comment" ("editor_id")',
+            sql=[
+                'CREATE INDEX CONCURRENTLY IF NOT EXISTS "blog_comment_editor_id_001446d4" ON "blog_comment" ("editor_id")',
+                'DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass(\'"blog_comment_editor_id_001446d4"\') AND NOT indisvalid) THEN RAISE EXCEPTION \'index "blog_comment_editor_id_001446d4" is INVALID (a CONCURRENTLY build failed): run DROP INDEX CONCURRENTLY IF EXISTS "blog_comment_editor_id_001446d4"; then migrate again\'; END IF; END $$',
+            ],
             reverse_sql='DROP INDEX CONCURRENTLY IF EXISTS "blog_comment_editor_id_001446d4"',
         ),
         migrations.SeparateDatabaseAndState(
@@ -62,11 +65,17 @@ class Migration(migrations.Migration):
             ],
             database_operations=[
                 migrations.RunSQL(
-                    sql='CREATE INDEX CONCURRENTLY "blog_comment_author_name_4f81cf91" ON "blog_comment" ("author_name")',
+                    sql=[
+                        'CREATE INDEX CONCURRENTLY IF NOT EXISTS "blog_comment_author_name_4f81cf91" ON "blog_comment" ("author_name")',
+                        'DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass(\'"blog_comment_author_name_4f81cf91"\') AND NOT indisvalid) THEN RAISE EXCEPTION \'index "blog_comment_author_name_4f81cf91" is INVALID (a CONCURRENTLY build failed): run DROP INDEX CONCURRENTLY IF EXISTS "blog_comment_author_name_4f81cf91"; then migrate again\'; END IF; END $$',
+                    ],
                     reverse_sql='DROP INDEX CONCURRENTLY IF EXISTS "blog_comment_author_name_4f81cf91"',
                 ),
                 migrations.RunSQL(
-                    sql='CREATE INDEX CONCURRENTLY "blog_comment_author_name_4f81cf91_like" ON "blog_comment" ("author_name" varchar_pattern_ops)',
+                    sql=[
+                        'CREATE INDEX CONCURRENTLY IF NOT EXISTS "blog_comment_author_name_4f81cf91_like" ON "blog_comment" ("author_name" varchar_pattern_ops)',
+                        'DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass(\'"blog_comment_author_name_4f81cf91_like"\') AND NOT indisvalid) THEN RAISE EXCEPTION \'index "blog_comment_author_name_4f81cf91_like" is INVALID (a CONCURRENTLY build failed): run DROP INDEX CONCURRENTLY IF EXISTS "blog_comment_author_name_4f81cf91_like"; then migrate again\'; END IF; END $$',
+                    ],
                     reverse_sql='DROP INDEX CONCURRENTLY IF EXISTS "blog_comment_author_name_4f81cf91_like"',
                 ),
             ],
@@ -82,11 +91,17 @@ class Migration(migrations.Migration):
             database_operations=[
                 migrations.RunSQL(
                     sql='DROP INDEX CONCURRENTLY IF EXISTS "blog_post_slug_b95473f2"',
-                    reverse_sql='CREATE INDEX CONCURRENTLY "blog_post_slug_b95473f2" ON "blog_post" ("slug")',
+                    reverse_sql=[
+                        'CREATE INDEX CONCURRENTLY IF NOT EXISTS "blog_post_slug_b95473f2" ON "blog_post" ("slug")',
+                        'DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass(\'"blog_post_slug_b95473f2"\') AND NOT indisvalid) THEN RAISE EXCEPTION \'index "blog_post_slug_b95473f2" is INVALID (a CONCURRENTLY build failed): run DROP INDEX CONCURRENTLY IF EXISTS "blog_post_slug_b95473f2"; then migrate again\'; END IF; END $$',
+                    ],
                 ),
                 migrations.RunSQL(
                     sql='DROP INDEX CONCURRENTLY IF EXISTS "blog_post_slug_b95473f2_like"',
-                    reverse_sql='CREATE INDEX CONCURRENTLY "blog_post_slug_b95473f2_like" ON "blog_post" ("slug" varchar_pattern_ops)',
+                    reverse_sql=[
+                        'CREATE INDEX CONCURRENTLY IF NOT EXISTS "blog_post_slug_b95473f2_like" ON "blog_post" ("slug" varchar_pattern_ops)',
+                        'DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass(\'"blog_post_slug_b95473f2_like"\') AND NOT indisvalid) THEN RAISE EXCEPTION \'index "blog_post_slug_b95473f2_like" is INVALID (a CONCURRENTLY build failed): run DROP INDEX CONCURRENTLY IF EXISTS "blog_post_slug_b95473f2_like"; then migrate again\'; END IF; END $$',
+                    ],
                 ),
             ],
         ),

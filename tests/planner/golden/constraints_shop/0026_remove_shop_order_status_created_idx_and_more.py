@@ -41,7 +41,6 @@
 # migration and reset at its end: a lock that cannot be had in 5s fails the migration
 # instead of queueing traffic behind it.
 
-import django.contrib.postgres.operations
 from django.db import migrations, models
 
 
@@ -59,9 +58,22 @@ class Migration(migrations.Migration):
             sql="SET lock_timeout = '5s'",
             reverse_sql='RESET lock_timeout',
         ),
-        django.contrib.postgres.operations.RemoveIndexConcurrently(
-            model_name='order',
-            name='shop_order_status_created_idx',
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.RemoveIndex(
+                    model_name='order',
+                    name='shop_order_status_created_idx',
+                ),
+            ],
+            database_operations=[
+                migrations.RunSQL(
+                    sql='DROP INDEX CONCURRENTLY IF EXISTS "shop_order_status_created_idx"',
+                    reverse_sql=[
+                        'CREATE INDEX CONCURRENTLY IF NOT EXISTS "shop_order_status_created_idx" ON "shop_order" ("status", "created_at")',
+                        'DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass(\'"shop_order_status_created_idx"\') AND NOT indisvalid) THEN RAISE EXCEPTION \'index "shop_order_status_created_idx" is INVALID (a CONCURRENTLY build failed): run DROP INDEX CONCURRENTLY IF EXISTS "shop_order_status_created_idx"; then migrate again\'; END IF; END $$',
+                    ],
+                ),
+            ],
         ),
         migrations.SeparateDatabaseAndState(
             state_operations=[
@@ -73,26 +85,51 @@ class Migration(migrations.Migration):
             ],
             database_operations=[
                 migrations.RunSQL(
-                    sql='CREATE INDEX CONCURRENTLY "shop_customer_phone_d24ce918" ON "shop_customer" ("phone")',
+                    sql=[
+                        'CREATE INDEX CONCURRENTLY IF NOT EXISTS "shop_customer_phone_d24ce918" ON "shop_customer" ("phone")',
+                        'DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass(\'"shop_customer_phone_d24ce918"\') AND NOT indisvalid) THEN RAISE EXCEPTION \'index "shop_customer_phone_d24ce918" is INVALID (a CONCURRENTLY build failed): run DROP INDEX CONCURRENTLY IF EXISTS "shop_customer_phone_d24ce918"; then migrate again\'; END IF; END $$',
+                    ],
                     reverse_sql='DROP INDEX CONCURRENTLY IF EXISTS "shop_customer_phone_d24ce918"',
                 ),
                 migrations.RunSQL(
-                    sql='CREATE INDEX CONCURRENTLY "shop_customer_phone_d24ce918_like" ON "shop_customer" ("phone" varchar_pattern_ops)',
+                    sql=[
+                        'CREATE INDEX CONCURRENTLY IF NOT EXISTS "shop_customer_phone_d24ce918_like" ON "shop_customer" ("phone" varchar_pattern_ops)',
+                        'DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass(\'"shop_customer_phone_d24ce918_like"\') AND NOT indisvalid) THEN RAISE EXCEPTION \'index "shop_customer_phone_d24ce918_like" is INVALID (a CONCURRENTLY build failed): run DROP INDEX CONCURRENTLY IF EXISTS "shop_customer_phone_d24ce918_like"; then migrate again\'; END IF; END $$',
+                    ],
                     reverse_sql='DROP INDEX CONCURRENTLY IF EXISTS "shop_customer_phone_d24ce918_like"',
                 ),
             ],
         ),
         migrations.RunSQL(
-            sql='CREATE UNIQUE INDEX CONCURRENTLY "shop_product_name_b8d5e94c_uniq" ON "shop_product" ("name")',
+            sql=[
+                'CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS "shop_product_name_b8d5e94c_uniq" ON "shop_product" ("name")',
+                'DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass(\'"shop_product_name_b8d5e94c_uniq"\') AND NOT indisvalid) THEN RAISE EXCEPTION \'index "shop_product_name_b8d5e94c_uniq" is INVALID (a CONCURRENTLY build failed): run DROP INDEX CONCURRENTLY IF EXISTS "shop_product_name_b8d5e94c_uniq"; then migrate again\'; END IF; END $$',
+            ],
             reverse_sql='DROP INDEX CONCURRENTLY IF EXISTS "shop_product_name_b8d5e94c_uniq"',
         ),
         migrations.RunSQL(
-            sql='CREATE INDEX CONCURRENTLY "shop_product_name_b8d5e94c_like" ON "shop_product" ("name" varchar_pattern_ops)',
+            sql=[
+                'CREATE INDEX CONCURRENTLY IF NOT EXISTS "shop_product_name_b8d5e94c_like" ON "shop_product" ("name" varchar_pattern_ops)',
+                'DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass(\'"shop_product_name_b8d5e94c_like"\') AND NOT indisvalid) THEN RAISE EXCEPTION \'index "shop_product_name_b8d5e94c_like" is INVALID (a CONCURRENTLY build failed): run DROP INDEX CONCURRENTLY IF EXISTS "shop_product_name_b8d5e94c_like"; then migrate again\'; END IF; END $$',
+            ],
             reverse_sql='DROP INDEX CONCURRENTLY IF EXISTS "shop_product_name_b8d5e94c_like"',
         ),
-        django.contrib.postgres.operations.AddIndexConcurrently(
-            model_name='order',
-            index=models.Index(fields=['total'], name='shop_order_total_idx'),
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AddIndex(
+                    model_name='order',
+                    index=models.Index(fields=['total'], name='shop_order_total_idx'),
+                ),
+            ],
+            database_operations=[
+                migrations.RunSQL(
+                    sql=[
+                        'CREATE INDEX CONCURRENTLY IF NOT EXISTS "shop_order_total_idx" ON "shop_order" ("total")',
+                        'DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass(\'"shop_order_total_idx"\') AND NOT indisvalid) THEN RAISE EXCEPTION \'index "shop_order_total_idx" is INVALID (a CONCURRENTLY build failed): run DROP INDEX CONCURRENTLY IF EXISTS "shop_order_total_idx"; then migrate again\'; END IF; END $$',
+                    ],
+                    reverse_sql='DROP INDEX CONCURRENTLY IF EXISTS "shop_order_total_idx"',
+                ),
+            ],
         ),
         migrations.RunSQL(
             sql='RESET lock_timeout',

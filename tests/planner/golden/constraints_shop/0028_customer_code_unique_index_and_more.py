@@ -54,23 +54,38 @@ class Migration(migrations.Migration):
             reverse_sql='RESET lock_timeout',
         ),
         migrations.RunSQL(
-            sql='CREATE UNIQUE INDEX CONCURRENTLY "shop_customer_code_a46664c8_uniq" ON "shop_customer" ("code")',
+            sql=[
+                'CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS "shop_customer_code_a46664c8_uniq" ON "shop_customer" ("code")',
+                'DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass(\'"shop_customer_code_a46664c8_uniq"\') AND NOT indisvalid) THEN RAISE EXCEPTION \'index "shop_customer_code_a46664c8_uniq" is INVALID (a CONCURRENTLY build failed): run DROP INDEX CONCURRENTLY IF EXISTS "shop_customer_code_a46664c8_uniq"; then migrate again\'; END IF; END $$',
+            ],
             reverse_sql='DROP INDEX CONCURRENTLY IF EXISTS "shop_customer_code_a46664c8_uniq"',
         ),
         migrations.RunSQL(
-            sql='CREATE INDEX CONCURRENTLY "shop_customer_code_a46664c8_like" ON "shop_customer" ("code" varchar_pattern_ops)',
+            sql=[
+                'CREATE INDEX CONCURRENTLY IF NOT EXISTS "shop_customer_code_a46664c8_like" ON "shop_customer" ("code" varchar_pattern_ops)',
+                'DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass(\'"shop_customer_code_a46664c8_like"\') AND NOT indisvalid) THEN RAISE EXCEPTION \'index "shop_customer_code_a46664c8_like" is INVALID (a CONCURRENTLY build failed): run DROP INDEX CONCURRENTLY IF EXISTS "shop_customer_code_a46664c8_like"; then migrate again\'; END IF; END $$',
+            ],
             reverse_sql='DROP INDEX CONCURRENTLY IF EXISTS "shop_customer_code_a46664c8_like"',
         ),
         migrations.RunSQL(
-            sql='CREATE INDEX CONCURRENTLY "shop_customer_referrer_id_6dbd1ed5" ON "shop_customer" ("referrer_id")',
+            sql=[
+                'CREATE INDEX CONCURRENTLY IF NOT EXISTS "shop_customer_referrer_id_6dbd1ed5" ON "shop_customer" ("referrer_id")',
+                'DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass(\'"shop_customer_referrer_id_6dbd1ed5"\') AND NOT indisvalid) THEN RAISE EXCEPTION \'index "shop_customer_referrer_id_6dbd1ed5" is INVALID (a CONCURRENTLY build failed): run DROP INDEX CONCURRENTLY IF EXISTS "shop_customer_referrer_id_6dbd1ed5"; then migrate again\'; END IF; END $$',
+            ],
             reverse_sql='DROP INDEX CONCURRENTLY IF EXISTS "shop_customer_referrer_id_6dbd1ed5"',
         ),
         migrations.RunSQL(
-            sql='CREATE INDEX CONCURRENTLY "shop_product_barcode_d5b8e4af" ON "shop_product" ("barcode")',
+            sql=[
+                'CREATE INDEX CONCURRENTLY IF NOT EXISTS "shop_product_barcode_d5b8e4af" ON "shop_product" ("barcode")',
+                'DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass(\'"shop_product_barcode_d5b8e4af"\') AND NOT indisvalid) THEN RAISE EXCEPTION \'index "shop_product_barcode_d5b8e4af" is INVALID (a CONCURRENTLY build failed): run DROP INDEX CONCURRENTLY IF EXISTS "shop_product_barcode_d5b8e4af"; then migrate again\'; END IF; END $$',
+            ],
             reverse_sql='DROP INDEX CONCURRENTLY IF EXISTS "shop_product_barcode_d5b8e4af"',
         ),
         migrations.RunSQL(
-            sql='CREATE INDEX CONCURRENTLY "shop_product_barcode_d5b8e4af_like" ON "shop_product" ("barcode" varchar_pattern_ops)',
+            sql=[
+                'CREATE INDEX CONCURRENTLY IF NOT EXISTS "shop_product_barcode_d5b8e4af_like" ON "shop_product" ("barcode" varchar_pattern_ops)',
+                'DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass(\'"shop_product_barcode_d5b8e4af_like"\') AND NOT indisvalid) THEN RAISE EXCEPTION \'index "shop_product_barcode_d5b8e4af_like" is INVALID (a CONCURRENTLY build failed): run DROP INDEX CONCURRENTLY IF EXISTS "shop_product_barcode_d5b8e4af_like"; then migrate again\'; END IF; END $$',
+            ],
             reverse_sql='DROP INDEX CONCURRENTLY IF EXISTS "shop_product_barcode_d5b8e4af_like"',
         ),
         migrations.RunSQL(

@@ -41,7 +41,10 @@ class Migration(migrations.Migration):
             ],
             database_operations=[
                 migrations.RunSQL(
-                    sql='CREATE INDEX CONCURRENTLY "blog_comment_post_id_created_at_9f00217e_idx" ON "blog_comment" ("post_id", "created_at")',
+                    sql=[
+                        'CREATE INDEX CONCURRENTLY IF NOT EXISTS "blog_comment_post_id_created_at_9f00217e_idx" ON "blog_comment" ("post_id", "created_at")',
+                        'DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass(\'"blog_comment_post_id_created_at_9f00217e_idx"\') AND NOT indisvalid) THEN RAISE EXCEPTION \'index "blog_comment_post_id_created_at_9f00217e_idx" is INVALID (a CONCURRENTLY build failed): run DROP INDEX CONCURRENTLY IF EXISTS "blog_comment_post_id_created_at_9f00217e_idx"; then migrate again\'; END IF; END $$',
+                    ],
                     reverse_sql='DROP INDEX CONCURRENTLY IF EXISTS "blog_comment_post_id_created_at_9f00217e_idx"',
                 ),
             ],

@@ -42,7 +42,10 @@ class Migration(migrations.Migration):
             ],
             database_operations=[
                 migrations.RunSQL(
-                    sql='CREATE INDEX CONCURRENTLY "blog_post_published_at_9524a659" ON "blog_post" ("published_at")',
+                    sql=[
+                        'CREATE INDEX CONCURRENTLY IF NOT EXISTS "blog_post_published_at_9524a659" ON "blog_post" ("published_at")',
+                        'DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass(\'"blog_post_published_at_9524a659"\') AND NOT indisvalid) THEN RAISE EXCEPTION \'index "blog_post_published_at_9524a659" is INVALID (a CONCURRENTLY build failed): run DROP INDEX CONCURRENTLY IF EXISTS "blog_post_published_at_9524a659"; then migrate again\'; END IF; END $$',
+                    ],
                     reverse_sql='DROP INDEX CONCURRENTLY IF EXISTS "blog_post_published_at_9524a659"',
                 ),
             ],

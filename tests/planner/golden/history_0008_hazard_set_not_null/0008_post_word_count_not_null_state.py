@@ -20,7 +20,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("blog", "0008_post_unique_together"),
+        ("blog", "0007_2_post_unique_together"),
     ]
 
     operations = [

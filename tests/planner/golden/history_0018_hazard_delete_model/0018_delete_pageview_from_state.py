@@ -24,7 +24,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("blog", "0020_switch_comment_content"),
+        ("blog", "0017_4_switch_comment_content"),
     ]
 
     operations = [

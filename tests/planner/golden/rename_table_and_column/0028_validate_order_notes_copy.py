@@ -23,6 +23,7 @@ class Migration(migrations.Migration):
             sql="SET LOCAL lock_timeout = '5s'",
             reverse_sql=migrations.RunSQL.noop,
         ),
+        # A validated constraint cannot be made NOT VALID again: nothing to undo.
         migrations.RunSQL(
             sql='ALTER TABLE "shop_order" VALIDATE CONSTRAINT "shop_order_internal_notes_not_null"',
             reverse_sql=migrations.RunSQL.noop,

@@ -27,7 +27,7 @@ class Migration(migrations.Migration):
             sql="SET LOCAL lock_timeout = '5s'",
             reverse_sql=migrations.RunSQL.noop,
         ),
-        # No SQL: the trigger keeps both columns in step.
+        # Only internal_notes changes: the trigger keeps both columns in step.
         migrations.SeparateDatabaseAndState(
             state_operations=[
                 migrations.AlterField(

@@ -23,6 +23,7 @@ class Migration(migrations.Migration):
             sql="SET LOCAL lock_timeout = '5s'",
             reverse_sql=migrations.RunSQL.noop,
         ),
+        # A validated constraint cannot be made NOT VALID again: nothing to undo.
         migrations.RunSQL(
             sql='ALTER TABLE "shop_product" VALIDATE CONSTRAINT "shop_product_stock__new_not_null"',
             reverse_sql=migrations.RunSQL.noop,

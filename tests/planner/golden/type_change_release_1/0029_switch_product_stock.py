@@ -6,8 +6,13 @@
 #   becomes nullable and is renamed stock__old, stock__new is renamed stock. Both
 #   releases now read and write the bigint column. Django's state gets the AlterField
 #   here. The old column stays until the next release, so that this one can be rolled
-#   back (the reverse copies the writes made since the switch back, rewriting the rows
-#   it touches).
+#   back: the reverse copies back the rows written since the switch and leaves every
+#   other row as it was.
+#   The previous release's server-side prepared statements (other services, JDBC,
+#   psycopg 3 with prepare_threshold) fail once ("cached plan must not change result
+#   type") when stock changes type under them; Django's own client-side cursors do not
+#   notice. Plan with --no-column-swap to keep every column's type for the code that
+#   uses it.
 #
 # Atomic: one transaction with SET LOCAL lock_timeout = '5s', so a lock that cannot be
 # had in 5s fails the migration instead of queueing all traffic on the table behind
@@ -54,7 +59,7 @@ class Migration(migrations.Migration):
                     reverse_sql=[
                         'ALTER TABLE "shop_product" RENAME COLUMN "stock" TO "stock__new"',
                         'ALTER TABLE "shop_product" RENAME COLUMN "stock__old" TO "stock"',
-                        'UPDATE "shop_product" SET "stock" = "stock__new"::integer WHERE "stock" IS DISTINCT FROM "stock__new"::integer',
+                        'UPDATE "shop_product" SET "stock" = "stock__new"::integer WHERE "stock__new" IS DISTINCT FROM "stock"::bigint',
                         'ALTER TABLE "shop_product" ALTER COLUMN "stock" SET NOT NULL',
                         'CREATE FUNCTION "shop_product_stock_sync"() RETURNS trigger LANGUAGE plpgsql AS $$\nBEGIN\n  NEW."stock__new" := NEW."stock"::bigint;\n  RETURN NEW;\nEND\n$$',
                         'CREATE TRIGGER "shop_product_stock_sync" BEFORE INSERT OR UPDATE ON "shop_product" FOR EACH ROW EXECUTE FUNCTION "shop_product_stock_sync"()',

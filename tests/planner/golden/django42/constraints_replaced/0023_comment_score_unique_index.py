@@ -34,7 +34,10 @@ class Migration(migrations.Migration):
             reverse_sql='RESET lock_timeout',
         ),
         migrations.RunSQL(
-            sql='CREATE UNIQUE INDEX CONCURRENTLY "blog_comment_score_3b5eaad0_uniq" ON "blog_comment" ("score")',
+            sql=[
+                'CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS "blog_comment_score_3b5eaad0_uniq" ON "blog_comment" ("score")',
+                'DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass(\'"blog_comment_score_3b5eaad0_uniq"\') AND NOT indisvalid) THEN RAISE EXCEPTION \'index "blog_comment_score_3b5eaad0_uniq" is INVALID (a CONCURRENTLY build failed): run DROP INDEX CONCURRENTLY IF EXISTS "blog_comment_score_3b5eaad0_uniq"; then migrate again\'; END IF; END $$',
+            ],
             reverse_sql='DROP INDEX CONCURRENTLY IF EXISTS "blog_comment_score_3b5eaad0_uniq"',
         ),
         migrations.RunSQL(

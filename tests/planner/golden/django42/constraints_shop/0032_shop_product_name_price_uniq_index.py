@@ -33,7 +33,10 @@ class Migration(migrations.Migration):
             reverse_sql='RESET lock_timeout',
         ),
         migrations.RunSQL(
-            sql='CREATE UNIQUE INDEX CONCURRENTLY "shop_product_name_price_uniq" ON "shop_product" ("name", "price")',
+            sql=[
+                'CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS "shop_product_name_price_uniq" ON "shop_product" ("name", "price")',
+                'DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass(\'"shop_product_name_price_uniq"\') AND NOT indisvalid) THEN RAISE EXCEPTION \'index "shop_product_name_price_uniq" is INVALID (a CONCURRENTLY build failed): run DROP INDEX CONCURRENTLY IF EXISTS "shop_product_name_price_uniq"; then migrate again\'; END IF; END $$',
+            ],
             reverse_sql='DROP INDEX CONCURRENTLY IF EXISTS "shop_product_name_price_uniq"',
         ),
         migrations.RunSQL(

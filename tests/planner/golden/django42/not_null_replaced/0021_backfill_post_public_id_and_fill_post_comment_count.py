@@ -2,14 +2,16 @@
 # (backfill).
 # Replaces blog.0020_hazard_not_null.
 #
-# Backfill blog_post.public_id in batches of 1000.
-#   Fills blog_post.public_id for existing rows, 1000 rows per transaction in primary
-#   key order. Not atomic on purpose: one long transaction would hold row locks on the
-#   whole table and bloat it.
+# Backfill blog_post.public_id in batches.
+#   Fills blog_post.public_id for existing rows, computed by PostgreSQL: one UPDATE
+#   per primary key range, each in its own transaction holding its row locks about 100
+#   ms. Not atomic on purpose: one long transaction would hold row locks on the whole
+#   table and bloat it.
 #
 # Fill NULL blog_post.comment_count with 0.
-#   Rows where blog_post.comment_count is NULL get the default (0), 1000 rows per
-#   transaction in primary key order. Not atomic on purpose.
+#   Rows where blog_post.comment_count is NULL get the default (0), one UPDATE per
+#   primary key range, each in its own transaction holding its row locks about 100 ms.
+#   Not atomic on purpose.
 #
 # Not atomic: each statement commits on its own (CONCURRENTLY and batched backfills
 # cannot run inside one transaction). lock_timeout is '5s' for the session during this
@@ -19,81 +21,91 @@
 # Release 2 is pending (blog/migrations/zero_downtime_plan.json): once this release is
 # deployed everywhere, run `python manage.py plan_zero_downtime blog` to write it.
 
+import sys
 import time
 from django.db import migrations, transaction
 
 
-#: Rows per transaction of the backfill (plan_zero_downtime --batch-size).
+#: Rows in the first batch of a backfill (plan_zero_downtime --batch-size); later batches
+#: are sized so that each takes about BATCH_SECONDS.
 BATCH_SIZE = 1000
+#: How long one batch may hold its row locks, in seconds.
+BATCH_SECONDS = 0.1
+#: Pause between batches, in seconds (give replicas or a busy table some air).
+PAUSE_SECONDS = 0
+
+
+def backfill_in_batches(connection, table, key, assignment, todo, params=()):
+    """UPDATE table SET assignment WHERE todo, one range of the primary key at a time.
+
+    Each batch is one UPDATE of the next rows after the previous batch in key order
+    (keyset: found through the primary key index, never OFFSET), in its own short
+    transaction, so its row locks last about BATCH_SECONDS: the batch size adapts
+    to that. Only rows matching todo are written, so run again after an
+    interruption it skips what is done. Progress goes to stderr.
+    """
+    quote = connection.ops.quote_name
+    name = quote(table)
+    columns = ', '.join(quote(column) for column in key)
+    descending = ', '.join(f'{quote(column)} DESC' for column in key)
+    marks = ', '.join(['%s'] * len(key))
+    size, last, done = BATCH_SIZE, None, 0
+    started = reported = time.monotonic()
+    while True:
+        after = 'TRUE' if last is None else f'({columns}) > ({marks})'
+        lower = [] if last is None else list(last)
+        statement = (
+            f'WITH bound AS (SELECT {columns} FROM (SELECT {columns} FROM {name} '
+            f'WHERE {after} ORDER BY {columns} LIMIT %s) AS batch '
+            f'ORDER BY {descending} LIMIT 1), '
+            f'changed AS (UPDATE {name} SET {assignment} WHERE {after} '
+            f'AND ({columns}) <= (SELECT {columns} FROM bound) AND ({todo}) RETURNING 1) '
+            f'SELECT {columns}, (SELECT count(*) FROM changed) FROM bound'
+        )
+        began = time.monotonic()
+        with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+            cursor.execute(statement, [*lower, size, *params, *lower])
+            row = cursor.fetchone()
+        took = time.monotonic() - began
+        if row is None:
+            break
+        last, done = row[:-1], done + row[-1]
+        size = max(1, min(size * 3 // 2 + 1, int(size * BATCH_SECONDS / max(took, 0.001))))
+        if time.monotonic() - reported >= 5:
+            reported = time.monotonic()
+            sys.stderr.write(f'  {table}: {done} rows so far\n')
+        if PAUSE_SECONDS:
+            time.sleep(PAUSE_SECONDS)
+    seconds = time.monotonic() - started
+    sys.stderr.write(f'  {table}: {done} rows backfilled in {seconds:.1f}s\n')
 
 
 def backfill_post_public_id(apps, schema_editor):
-    """Fill blog_post.public_id for existing rows.
-
-    Batches of BATCH_SIZE rows in primary key order, each in its own short
-    transaction: row locks last milliseconds and no table lock is held. Rows that
-    already have a value are left alone, so it can run again after an interruption.
-    """
-    Post = apps.get_model('blog', 'Post')
-    db = schema_editor.connection.alias
-    rows = Post._base_manager.using(db)
-    field = Post._meta.get_field('public_id')
-    last_pk = None
-    done = 0
-    reported = time.monotonic()
-    while True:
-        batch = rows.order_by('pk')
-        if last_pk is not None:
-            batch = batch.filter(pk__gt=last_pk)
-        pks = list(batch.values_list('pk', flat=True)[:BATCH_SIZE])
-        if not pks:
-            break
-        with transaction.atomic(using=db):
-            todo = list(
-                rows.select_for_update()
-                .filter(pk__in=pks, public_id__isnull=True)
-                .only('pk')
-            )
-            for row in todo:
-                row.public_id = field.get_default()
-            rows.bulk_update(todo, ['public_id'])
-        done += len(todo)
-        last_pk = pks[-1]
-        if time.monotonic() - reported > 5:
-            reported = time.monotonic()
-            print(f'  blog_post.public_id: {done} rows backfilled so far (pk <= {last_pk})')
-    print(f'  blog_post.public_id: {done} rows backfilled')
+    """Fill blog_post.public_id for existing rows that have no value yet."""
+    backfill_in_batches(
+        schema_editor.connection,
+        table='blog_post',
+        key=['id'],
+        assignment='"public_id" = gen_random_uuid()',
+        todo='"public_id" IS NULL',
+    )
 
 
 def fill_post_comment_count(apps, schema_editor):
-    """Fill blog_post.comment_count for existing rows.
-
-    Batches of BATCH_SIZE rows in primary key order, each in its own short
-    transaction: row locks last milliseconds and no table lock is held. Rows that
-    already have a value are left alone, so it can run again after an interruption.
-    """
+    """Fill blog_post.comment_count for existing rows that have no value yet."""
     Post = apps.get_model('blog', 'Post')
-    db = schema_editor.connection.alias
-    rows = Post._base_manager.using(db)
-    last_pk = None
-    done = 0
-    reported = time.monotonic()
-    while True:
-        batch = rows.order_by('pk')
-        if last_pk is not None:
-            batch = batch.filter(pk__gt=last_pk)
-        pks = list(batch.values_list('pk', flat=True)[:BATCH_SIZE])
-        if not pks:
-            break
-        with transaction.atomic(using=db):
-            done += rows.filter(pk__in=pks, comment_count__isnull=True).update(
-                comment_count=0
-            )
-        last_pk = pks[-1]
-        if time.monotonic() - reported > 5:
-            reported = time.monotonic()
-            print(f'  blog_post.comment_count: {done} rows backfilled so far (pk <= {last_pk})')
-    print(f'  blog_post.comment_count: {done} rows backfilled')
+    connection = schema_editor.connection
+    value = Post._meta.get_field('comment_count').get_db_prep_save(
+        0, connection
+    )
+    backfill_in_batches(
+        connection,
+        table='blog_post',
+        key=['id'],
+        assignment='"comment_count" = %s',
+        todo='"comment_count" IS NULL',
+        params=[value],
+    )
 
 
 class Migration(migrations.Migration):

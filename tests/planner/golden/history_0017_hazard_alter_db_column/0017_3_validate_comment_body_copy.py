@@ -15,7 +15,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('blog', '0018_copy_comment_body'),
+        ('blog', '0017_2_copy_comment_body'),
     ]
 
     operations = [
@@ -24,6 +24,7 @@ class Migration(migrations.Migration):
             sql="SET LOCAL lock_timeout = '5s'",
             reverse_sql=migrations.RunSQL.noop,
         ),
+        # A validated constraint cannot be made NOT VALID again: nothing to undo.
         migrations.RunSQL(
             sql='ALTER TABLE "blog_comment" VALIDATE CONSTRAINT "blog_comment_content_not_null"',
             reverse_sql=migrations.RunSQL.noop,

@@ -22,7 +22,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('blog', '0021_post_word_count_not_null_not_valid_and_more'),
+        ('blog', '0020_post_word_count_not_null_not_valid_and_more'),
     ]
 
     operations = [

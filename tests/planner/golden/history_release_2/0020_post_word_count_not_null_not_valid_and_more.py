@@ -1,9 +1,9 @@
 # plan_zero_downtime blog: release 2 of 2, migration 1 of 2 in this release (enforce,
 # contract).
 # Ship only after release 1 (0008_post_word_count_not_null_state,
-# 0014_remove_post_legacy_html_from_state, 0017_expand_comment_content,
-# 0018_copy_comment_body, 0018_delete_pageview_from_state,
-# 0019_validate_comment_body_copy, 0020_switch_comment_content) is deployed
+# 0014_remove_post_legacy_html_from_state, 0017_1_expand_comment_content,
+# 0017_2_copy_comment_body, 0017_3_validate_comment_body_copy,
+# 0017_4_switch_comment_content, 0018_delete_pageview_from_state) is deployed
 # everywhere.
 #
 # Add CHECK (word_count IS NOT NULL) NOT VALID on blog_post.word_count.

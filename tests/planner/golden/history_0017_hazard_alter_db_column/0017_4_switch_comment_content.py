@@ -19,7 +19,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('blog', '0019_validate_comment_body_copy'),
+        ('blog', '0017_3_validate_comment_body_copy'),
     ]
 
     operations = [
@@ -28,7 +28,7 @@ class Migration(migrations.Migration):
             sql="SET LOCAL lock_timeout = '5s'",
             reverse_sql=migrations.RunSQL.noop,
         ),
-        # No SQL: the trigger keeps both columns in step.
+        # Only content changes: the trigger keeps both columns in step.
         migrations.SeparateDatabaseAndState(
             state_operations=[
                 migrations.AlterField(

@@ -36,7 +36,10 @@ class Migration(migrations.Migration):
             reverse_sql='RESET lock_timeout',
         ),
         migrations.RunSQL(
-            sql='CREATE UNIQUE INDEX CONCURRENTLY "blog_post_author_id_slug_1f70e997_uniq" ON "blog_post" ("author_id", "slug")',
+            sql=[
+                'CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS "blog_post_author_id_slug_1f70e997_uniq" ON "blog_post" ("author_id", "slug")',
+                'DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass(\'"blog_post_author_id_slug_1f70e997_uniq"\') AND NOT indisvalid) THEN RAISE EXCEPTION \'index "blog_post_author_id_slug_1f70e997_uniq" is INVALID (a CONCURRENTLY build failed): run DROP INDEX CONCURRENTLY IF EXISTS "blog_post_author_id_slug_1f70e997_uniq"; then migrate again\'; END IF; END $$',
+            ],
             reverse_sql='DROP INDEX CONCURRENTLY IF EXISTS "blog_post_author_id_slug_1f70e997_uniq"',
         ),
         migrations.RunSQL(

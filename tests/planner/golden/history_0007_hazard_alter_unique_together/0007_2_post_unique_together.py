@@ -17,7 +17,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('blog', '0007_post_unique_together_index'),
+        ('blog', '0007_1_post_unique_together_index'),
     ]
 
     operations = [

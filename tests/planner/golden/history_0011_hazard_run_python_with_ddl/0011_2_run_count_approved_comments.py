@@ -33,7 +33,7 @@ def count_approved_comments(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('blog', '0011_post_comment_count'),
+        ('blog', '0011_1_post_comment_count'),
     ]
 
     operations = [
