@@ -274,3 +274,24 @@ def test_a_project_that_does_not_import_in_a_fresh_process_fails_verification(pr
     assert "restored:" in proc.stdout
     assert project.read("blog/models.py") == models_before
     assert project.migrations("blog")[-1] == "0019_hazard_update_without_where"
+
+
+def test_a_second_database_is_planned_through_its_alias(project_factory):
+    """sample_apps' router sends the analytics app to the 'analytics' database: its plan is
+    written and verified there, and planning it on 'default' (where none of it runs, so a
+    verification would prove nothing) is refused with the option to use."""
+    project = project_factory("analytics")
+    refused = project.plan("analytics", "0002", expect=2)
+    assert "they run on database 'analytics': plan them with --database analytics" in (
+        refused.stderr
+    )
+    assert "0002_hazard_add_index_non_concurrent" in project.migrations("analytics")
+
+    new, out = plan(project, "analytics", "0002", "--database", "analytics")
+    assert new == ["0002_add_analytics_path_viewed_idx"], out
+    assert "Verified on PostgreSQL" in out
+    assert "with every value kept" in out  # the proof ran on rows of the analytics table
+    assert "could not be written" not in out
+    written = project.read("analytics/migrations/0002_add_analytics_path_viewed_idx.py")
+    assert "CREATE INDEX CONCURRENTLY" in written
+    assert "0002_hazard_add_index_non_concurrent" not in project.migrations("analytics")

@@ -248,6 +248,33 @@ def run_formatters(paths: list[Path]) -> None:
 # -- building ----------------------------------------------------------------------------
 
 
+def _check_routed(operations: list[Any], app: str, database: str) -> None:
+    """Refuse a change whose operations the routers send to another database: its plan
+    would be verified where none of it runs."""
+    from django.db import connections
+
+    from ..routing import operation_routed
+
+    if not operations or any(operation_routed(op, app, database) for op in operations):
+        return
+    others = [
+        alias
+        for alias in connections
+        if alias != database and any(operation_routed(op, app, alias) for op in operations)
+    ]
+    where = (
+        f"they run on database {others[0]!r}: plan them with --database {others[0]}"
+        if len(others) == 1
+        else f"they run on {', '.join(map(repr, others))}: plan them with --database ALIAS"
+        if others
+        else "no database of DATABASES accepts them"
+    )
+    raise PlanError(
+        f"the project's database routers send no operation of this change of {app!r} to "
+        f"database {database!r}; {where}."
+    )
+
+
 def build_plan(request: PlanRequest) -> PlanOutcome:
     app = request.app_label
     loader = load_graph()
@@ -263,6 +290,8 @@ def build_plan(request: PlanRequest) -> PlanOutcome:
         inp = from_migration(loader, app, request.migration_name, database=request.database)
     elif not request.next_release:
         inp = from_models(loader, app, assume_renames=request.assume_renames)
+    if inp is not None:
+        _check_routed(inp.operations, app, request.database)
     use_db_default = request.use_db_default
     if use_db_default is None:
         use_db_default = django.VERSION >= (5, 0)
