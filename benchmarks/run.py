@@ -279,7 +279,11 @@ class Bench:
                 report = self.root / "url.json"
                 self.measure(
                     URL,
-                    self.manage(*self.audit_args(report, "--database-url", info.conninfo())),
+                    self.manage(
+                        *self.audit_args(
+                            report, "--database-url", info.conninfo(), "--allow-privileged-role"
+                        )
+                    ),
                     self.env(),
                     ok=(0, 1),
                     server_pid=pid,
