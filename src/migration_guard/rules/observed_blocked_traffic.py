@@ -78,15 +78,29 @@ class ObservedBlockedTraffic(Rule):
             message += (
                 " The migration itself waited for its lock behind another transaction (a "
                 f"long read), and the queries on {traffic.table} queued behind the migration: "
-                "the lock queue. Without lock_timeout it lasts as long as the slowest "
-                "transaction on the table."
+                "the lock queue."
             )
-            fix = (
-                "Set lock_timeout for migrations (MIGRATION_GUARD['lock_timeout'] = '5s', "
-                "'-c lock_timeout=5s' in the connection's options, or SET lock_timeout in the "
-                "migration): the migration then gives up instead of queueing every request, "
-                "and the deploy retries it."
-            )
+            if ctx.lock_timeout_configured:
+                message += (
+                    " lock_timeout is set for migrations, but it let the migration wait this "
+                    "long, and every request queued for as long."
+                )
+                fix = (
+                    "Lower lock_timeout for migrations to less than requests can wait (a second "
+                    "or two, or less on busy tables): the migration then gives up sooner instead "
+                    "of queueing every request, and the deploy retries it."
+                )
+            else:
+                message += (
+                    " Without lock_timeout it lasts as long as the slowest transaction on the "
+                    "table."
+                )
+                fix = (
+                    "Set lock_timeout for migrations (MIGRATION_GUARD['lock_timeout'] = '2s', "
+                    "'-c lock_timeout=2s' in the connection's options, or SET lock_timeout in "
+                    "the migration): the migration then gives up instead of queueing every "
+                    "request, and the deploy retries it."
+                )
         else:
             fix = (
                 "Do the work without a long lock: CREATE INDEX CONCURRENTLY, NOT VALID "
