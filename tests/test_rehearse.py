@@ -453,3 +453,50 @@ def test_with_stats_url_the_tables_are_sized_and_the_work_is_scaled(make_app, pr
     text = " ".join(render(report, "text").split())  # as one line: wrapping aside
     assert "at production's 20,000 rows the index build would take about" in text
     assert "(estimate, n log n)" in text
+
+
+# --- for the planner: every step of a plan --------------------------------------------------
+
+
+def _steps(app, pg_url, steps):
+    from migration_guard.rehearse.steps import rehearse_steps
+
+    values = {"postgres": "url", "database_url": pg_url, "rehearse_rows": 300}
+    with override_settings(
+        INSTALLED_APPS=["django.contrib.contenttypes", "migration_guard", app.label],
+        MIGRATION_GUARD={},
+    ):
+        config = build_config(values, django_settings={}, use_pyproject=False)
+        keys = [[(app.label, app.names[n - 1]) for n in step] for step in steps]
+        return rehearse_steps(keys, config)
+
+
+def test_a_plan_whose_every_step_the_previous_release_gets_through(make_app, pg_url):
+    """Remove a column by expand/contract: out of Django's state first, then out of the
+    table one release later (the previous release no longer names it)."""
+    forget = (
+        "migrations.SeparateDatabaseAndState(state_operations=["
+        "migrations.RemoveField('item', 'note')])"
+    )
+    drop = (
+        "migrations.SeparateDatabaseAndState(database_operations=[migrations.RunSQL("
+        "'ALTER TABLE rh_item DROP COLUMN note', migrations.RunSQL.noop)])"
+    )
+    app = make_app([ITEM], [forget], [drop])
+    assert _steps(app, pg_url, [[2], [3]]) == []
+
+
+def test_a_step_that_breaks_the_previous_release_fails_the_plan(make_app, pg_url):
+    app = make_app(
+        [ITEM],
+        ["migrations.AddField('item', 'extra', models.IntegerField(null=True))"],
+        ["migrations.RenameField('item', 'code', 'sku')"],
+    )
+    problems = _steps(app, pg_url, [[2], [3]])
+    assert problems
+    assert all(p.startswith(f"step 2: {app.label}.{app.names[2]}: ") for p in problems)
+    assert any(
+        "the previous release's SELECT by primary key on rh_item failed" in p
+        and "rh_item.code does not exist" in p
+        for p in problems
+    )
