@@ -178,9 +178,12 @@ class Queries:
         getattr(self, item.kind.replace("-", "_"))(item.plan)
 
     # -- the five kinds ---------------------------------------------------------------
+    def key(self, plan: ModelPlan) -> Any:
+        """An existing row's key (one that matches nothing when the table is empty)."""
+        return self.rng.choice(plan.pks) if plan.pks else _absent_key(plan.meta.pk)
+
     def select_pk(self, plan: ModelPlan) -> None:
-        key = self.rng.choice(plan.pks) if plan.pks else -1
-        list(self.manager(plan.model).filter(pk=key))
+        list(self.manager(plan.model).filter(pk=self.key(plan)))
 
     def select_filtered(self, plan: ModelPlan) -> None:
         qs = self.manager(plan.model).all()
@@ -210,8 +213,7 @@ class Queries:
                 values[field.attname] = self.rng.choice(keys) if keys else F(field.attname)
             else:
                 values[field.attname] = self.value(field)
-        key = self.rng.choice(plan.pks) if plan.pks else -1
-        self.manager(plan.model).filter(pk=key).update(**values)
+        self.manager(plan.model).filter(pk=self.key(plan)).update(**values)
 
     def delete(self, plan: ModelPlan) -> None:
         try:
