@@ -242,6 +242,34 @@ def test_what_failed_before_the_migration_is_not_counted(make_app):
     )
 
 
+def test_the_workload_s_own_duplicates_are_noted_not_counted(make_app):
+    # Every seeded line has an item of its own; once each item may have one line only,
+    # the workload's made-up INSERTs and UPDATEs (an existing item, picked at random)
+    # collide with a seeded line. The previous release's code is not to blame.
+    app = make_app(
+        [ITEM, LINE],
+        [
+            "migrations.AddConstraint('line', models.UniqueConstraint(fields=['item'], "
+            "name='rh_line_one_per_item'))"
+        ],
+    )
+    report = app.audit(**FAST)
+    (migration,) = report.migrations
+    assert migration.status == "audited", (migration.error, report.notes)
+    assert app.rules(report) == ["add-unique-constraint"]
+    assert app.findings(report, "observed-previous-release-failure") == []
+    traffic = traffic_of(report, "rh_line")
+    assert traffic.failed == 0
+    # the colliding queries were sent and answered: counted as queries, not as failures
+    assert kinds(traffic)["insert"].queries >= 1 and kinds(traffic)["insert"].failed == 0
+    assert migration.rehearsal is not None
+    noted = [n for n in migration.rehearsal.notes if "unique constraint" in n]
+    assert any(
+        n.startswith("the workload's INSERT on rh_line hit a unique constraint") for n in noted
+    )
+    assert all("SQLSTATE 23505" in n and "not counted" in n for n in noted)
+
+
 def test_a_table_created_earlier_in_the_change_gets_no_traffic(make_app):
     app = make_app(
         ["migrations.CreateModel('Other', [('id', models.BigAutoField(primary_key=True))])"],
@@ -313,7 +341,7 @@ def test_the_lock_queue_without_lock_timeout_makes_the_previous_release_wait(mak
     app = make_app([ITEM], [ADD_COLUMN])
     report = app.audit(**FAST, rehearse_long_read="2s")
     (migration,) = report.migrations
-    assert migration.status == "audited"
+    assert migration.status == "audited", (migration.error, report.notes)
     assert migration.rehearsal is not None and migration.rehearsal.lock_queue
     assert migration.rehearsal.migration_waited_ms >= 1000
     traffic = traffic_of(report, "rh_item")

@@ -88,9 +88,12 @@ def test_a_query_that_gave_up_waiting_is_a_wait_not_a_failure():
     timed_out = Sample("t", "insert", "during", 0.0, 61.0, "ERROR: ...", "55P03")
     rejected = Sample("t", "insert", "during", 0.0, 0.01, "ERROR: ...", "23502")
     python = Sample("t", "insert", "during", 0.0, 0.01, "no value", None, database=False)
+    duplicate = Sample("t", "insert", "during", 0.0, 0.01, "ERROR: ...", "23505")
     assert timed_out.gave_up and not timed_out.failed
     assert rejected.failed and not rejected.gave_up
     assert not python.failed
+    # the workload's made-up values colliding: noted, not a failure of the previous release
+    assert duplicate.duplicate and not duplicate.failed and not duplicate.gave_up
 
 
 def test_the_error_is_postgresql_s_primary_message_and_sqlstate():

@@ -39,8 +39,8 @@ def baseline_failures(samples: Iterable[Sample]) -> dict[tuple[str, str], str]:
     """(table, kind) -> error, for queries that failed before the migration started."""
     out: dict[tuple[str, str], str] = {}
     for sample in samples:
-        if sample.phase == BEFORE and sample.error is not None and not sample.gave_up:
-            out.setdefault((sample.table, sample.kind), sample.error)
+        if sample.phase == BEFORE and sample.failed:
+            out.setdefault((sample.table, sample.kind), sample.error or "")
     return out
 
 

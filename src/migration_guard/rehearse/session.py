@@ -189,11 +189,20 @@ class Rehearsal:
         seen: set[tuple[str, str]] = set()
         for sample in samples:
             key = (sample.table, sample.kind)
-            if sample.error and not sample.database and key not in seen:
+            if key in seen:
+                continue
+            if sample.error and not sample.database:
                 seen.add(key)
                 notes.append(
                     f"the workload could not send the {QUERY_WORDS[sample.kind]} on "
                     f"{sample.table}: {sample.error}"
+                )
+            elif sample.duplicate:
+                seen.add(key)
+                notes.append(
+                    f"the workload's {QUERY_WORDS[sample.kind]} on {sample.table} hit a unique "
+                    "constraint with its generated values; not counted (made-up values "
+                    f"colliding say nothing about the previous release): {sample.error}"
                 )
         tables = tuple(
             measure.table_traffic(
@@ -346,52 +355,7 @@ class Rehearsal:
             parents=parents,
             kinds=kinds,
             notes=notes,
-            keys=_where(conn, table, meta.pk.column),
         )
-
-    def cleanup(self, plans: list[ModelPlan]) -> list[str]:
-        """Delete the rows the workload left (by the tables' oids: renames do not matter)."""
-        rows: list[tuple[tuple[int, int] | None, list[Any]]] = []
-        for plan in plans:
-            keys = []
-            while plan.inserted:
-                keys.append(plan.inserted.popleft())
-            rows.append((plan.keys, keys))
-        parents: list[tuple[tuple[int, int] | None, list[Any]]] = []
-        for plan in plans:
-            while plan.created:
-                model, key = plan.created.popleft()
-                meta = model._meta
-                parents.append((_where(self.control(), meta.db_table, meta.pk.column), [key]))
-        todo = [(where, keys) for where, keys in (*rows, *parents) if where and keys]
-        if not todo:
-            return []
-        conn = self.control()
-        problems: list[str] = []
-        for (oid, attnum), keys in todo:  # children first, then the parents made for them
-            try:
-                found = conn.execute(
-                    "SELECT n.nspname, c.relname, a.attname FROM pg_class c "
-                    "JOIN pg_namespace n ON n.oid = c.relnamespace "
-                    "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = %s "
-                    "WHERE c.oid = %s",
-                    (attnum, oid),
-                ).fetchone()
-                if found is None:
-                    continue  # the table is gone
-                schema, relname, column = found
-                conn.execute(
-                    sql.SQL("DELETE FROM {} WHERE {} = ANY(%s)").format(
-                        sql.Identifier(schema, relname), sql.Identifier(column)
-                    ),
-                    (keys,),
-                )
-            except psycopg.Error as exc:
-                problems.append(
-                    f"could not delete {len(keys)} row(s) the rehearsal inserted: "
-                    + str(exc).strip().splitlines()[0]
-                )
-        return problems
 
     def migration_pid(self) -> int | None:
         with contextlib.suppress(Exception):
@@ -494,19 +458,6 @@ def _rows(conn: psycopg.Connection[Any], table: str) -> int:
         return 0
 
 
-def _where(conn: psycopg.Connection[Any], table: str, column: str) -> tuple[int, int] | None:
-    """(table oid, column number): how to find the table and column after a rename."""
-    try:
-        row = conn.execute(
-            "SELECT a.attrelid::bigint, a.attnum FROM pg_attribute a "
-            "WHERE a.attrelid = to_regclass(quote_ident(%s)) AND a.attname = %s",
-            (table, column),
-        ).fetchone()
-    except psycopg.Error:
-        return None
-    return (int(row[0]), int(row[1])) if row else None
-
-
 class _Traffic:
     """The previous release's queries around one migration (a context manager)."""
 
@@ -532,7 +483,6 @@ class _Traffic:
             self.round = r.pool.begin(items)
             if not self.round.warmed.wait(WARM_TIMEOUT):
                 self.notes.append("the workload's first queries did not finish in time")
-            self.notes.extend(r.cleanup(self.plans))
             if r.config.rehearse_long_read:
                 self.notes.extend(
                     r.reads.hold([p.table for p in self.plans], r.config.rehearse_long_read)
@@ -569,7 +519,6 @@ class _Traffic:
             assert self.round is not None
             if not r.pool.end(self.round, timeout=END_TIMEOUT):
                 self.notes.append("the workload's last queries did not finish in time")
-            self.notes.extend(r.cleanup(self.plans))
         except BaseException:
             self._abort()
             raise

@@ -10,12 +10,18 @@ queries through Django's ORM, as that code does:
   knows (values from :mod:`.values`);
 * ``update``: one row, every column the model knows (unique ones set to
   themselves, so nothing collides);
-* ``delete``: a row the workload inserted (or a key that does not exist),
-  one statement, no cascade.
+* ``delete``: by a key no row has, one statement, no cascade.
 
-Each query is one statement in its own transaction. One statement can still
-take two locks (a DELETE locks the table, then its foreign keys' checks read
-the referencing tables): held while waiting for the migration, the first can
+Each query is one statement in its own transaction. The writes' transactions
+are rolled back, not committed: they take the same locks, wait as long and
+fail with the same errors (``SET CONSTRAINTS ALL IMMEDIATE`` first, so that
+Django's deferred foreign keys are checked by the statement itself), but
+nothing the workload makes up stays in the tables. Committed, a made-up
+value could break the change itself (an UPDATE giving two rows the same pair
+of parents before a unique constraint over them is built) and the audit would
+report a migration failure of its own making. One statement can still
+take two locks (an INSERT locks the table, then its foreign key's check reads
+the parent table): held while waiting for the migration, the first can
 make the migration wait in turn, a deadlock PostgreSQL breaks by cancelling
 one of them, after ``deadlock_timeout`` (1 s). So that it is never the
 migration, each attempt of a query gives up after :data:`ATTEMPT_LOCK_TIMEOUT`
@@ -35,7 +41,6 @@ as a :class:`Sample`.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import copy
 import dataclasses
@@ -47,7 +52,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import DatabaseError, InterfaceError, OperationalError, transaction
 from django.db.models import NOT_PROVIDED, F
 
 from .values import NoValue, Values, is_unique, skipped
@@ -71,9 +76,17 @@ RETRIED = frozenset({"55P03", "40P01"})
 PAGE = 20
 SAMPLE_KEYS = 256
 
+#: The kinds that write: sent in a transaction that is rolled back.
+WRITES = frozenset({"insert", "update", "delete"})
+
 BEFORE = "before"
 DURING = "during"
 AFTER = "after"
+
+#: A unique violation: the workload's generated values collided with existing rows (a
+#: pair of foreign keys a new unique constraint covers, say). What it writes is made up,
+#: so a duplicate says nothing about the previous release: not counted, but noted.
+DUPLICATE = "23505"
 
 #: SQLSTATEs of a query that gave up waiting (after :data:`GIVE_UP_SECONDS`), or was
 #: cancelled. Counted as waits, not failures.
@@ -99,8 +112,12 @@ class Sample:
         return self.sqlstate in GAVE_UP
 
     @property
+    def duplicate(self) -> bool:
+        return self.sqlstate == DUPLICATE
+
+    @property
     def failed(self) -> bool:
-        return self.error is not None and self.database and not self.gave_up
+        return self.error is not None and self.database and not self.gave_up and not self.duplicate
 
 
 def error_text(exc: BaseException) -> tuple[str, str | None]:
@@ -137,14 +154,6 @@ class ModelPlan:
     parents: dict[str, list[Any]]
     kinds: list[str]
     notes: list[str] = dataclasses.field(default_factory=list)
-    #: (table oid, primary key column number): the table found again after a rename.
-    keys: tuple[int, int] | None = None
-    #: Keys of rows the workload inserted (deleted by its DELETEs, then by the cleanup).
-    inserted: collections.deque[Any] = dataclasses.field(default_factory=collections.deque)
-    #: (model, key) of rows created as parents of a unique foreign key.
-    created: collections.deque[tuple[Any, Any]] = dataclasses.field(
-        default_factory=collections.deque
-    )
 
     @property
     def meta(self) -> Any:
@@ -175,7 +184,16 @@ class Queries:
         return model._base_manager.db_manager(self.alias)
 
     def run(self, item: Item) -> None:
-        getattr(self, item.kind.replace("-", "_"))(item.plan)
+        send = getattr(self, item.kind.replace("-", "_"))
+        if item.kind not in WRITES:
+            send(item.plan)
+            return
+        # Sent as the previous release sends it, then rolled back: see the module's doc.
+        with transaction.atomic(using=self.alias):
+            with transaction.get_connection(self.alias).cursor() as cursor:
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            send(item.plan)
+            transaction.set_rollback(True, using=self.alias)
 
     # -- the five kinds ---------------------------------------------------------------
     def key(self, plan: ModelPlan) -> Any:
@@ -196,10 +214,7 @@ class Queries:
         list(qs[:PAGE])
 
     def insert(self, plan: ModelPlan) -> None:
-        obj = self.new(plan.model, plan, depth=0)
-        self.manager(plan.model).bulk_create([obj])
-        if obj.pk is not None:
-            plan.inserted.append(obj.pk)
+        self.manager(plan.model).bulk_create([self.new(plan.model, plan, depth=0)])
 
     def update(self, plan: ModelPlan) -> None:
         values: dict[str, Any] = {}
@@ -216,18 +231,8 @@ class Queries:
         self.manager(plan.model).filter(pk=self.key(plan)).update(**values)
 
     def delete(self, plan: ModelPlan) -> None:
-        try:
-            key = plan.inserted.popleft()
-            own = True
-        except IndexError:
-            key, own = _absent_key(plan.meta.pk), False
-        qs = self.manager(plan.model).filter(pk=key)
-        try:
-            qs._raw_delete(using=self.alias)  # one DELETE: no cascade, nothing held meanwhile
-        except BaseException:
-            if own:
-                plan.inserted.append(key)  # still there: the clean-up deletes it
-            raise
+        qs = self.manager(plan.model).filter(pk=_absent_key(plan.meta.pk))
+        qs._raw_delete(using=self.alias)  # one DELETE: no cascade, nothing held meanwhile
 
     # -- values ---------------------------------------------------------------------------
     def value(self, field: Any) -> Any:
@@ -261,9 +266,7 @@ class Queries:
             raise NoValue(f"{field.name} needs a new row of {field.related_model.__name__}")
         related = field.related_model
         parent = self.new(related, None, depth + 1)
-        self.manager(related).bulk_create([parent])
-        if plan is not None:
-            plan.created.append((related, parent.pk))
+        self.manager(related).bulk_create([parent])  # rolled back with the row it is for
         return getattr(parent, field.target_field.attname)
 
 
