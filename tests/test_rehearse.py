@@ -331,6 +331,48 @@ def test_waits_match_the_work_that_held_the_lock(make_app):
     assert finding.traffic == (build,)
 
 
+def test_code_s_tables_get_traffic_when_the_caller_names_them(make_app, pg_url):
+    """A RunPython's tables are unknown before it runs: no traffic, unless the caller (the
+    planner, for its backfills) says which tables the code works on."""
+    slow_update = Migration(
+        ["migrations.RunPython(touch_every_row, migrations.RunPython.noop)"],
+        extra=(
+            "def touch_every_row(apps, schema_editor):\n"
+            "    with schema_editor.connection.cursor() as cursor:\n"
+            "        cursor.execute('UPDATE rh_item SET qty = qty + 1')\n"
+            "        cursor.execute('SELECT pg_sleep(1.5)')\n"
+        ),
+    )
+    app = make_app(
+        [ITEM],
+        ["migrations.AddField('item', 'extra', models.IntegerField(null=True))"],
+        slow_update,
+    )
+    keys = ((app.label, app.names[1]), (app.label, app.names[2]))
+    values = {**FAST, "postgres": "url", "database_url": pg_url}
+    with override_settings(
+        INSTALLED_APPS=["django.contrib.contenttypes", "migration_guard", app.label],
+        MIGRATION_GUARD={},
+    ):
+        config = build_config(values, django_settings={}, use_pyproject=False)
+        blind = run_audit(AuditRequest(selection=Selection(keys=keys), config=config))
+        told = run_audit(
+            AuditRequest(
+                selection=Selection(keys=keys),
+                config=config,
+                code_tables={keys[1]: frozenset({"rh_item"})},
+            )
+        )
+    assert blind.migrations[1].rehearsal is None
+    rehearsal = told.migrations[1].rehearsal
+    assert rehearsal is not None
+    (traffic,) = rehearsal.tables
+    assert traffic.table == "rh_item"
+    # the writes waited for the row locks the code held until its transaction committed
+    assert traffic.longest(reads=False) >= 1000 and traffic.over_threshold >= 1
+    assert traffic.longest(reads=True) < 1000  # row locks: reads go on
+
+
 # --- the lock queue ------------------------------------------------------------------------
 
 

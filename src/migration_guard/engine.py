@@ -21,7 +21,7 @@ import logging
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,10 @@ class AuditRequest:
     database: str = DEFAULT_DB_ALIAS
     keep: bool = False
     manage: str = "python manage.py"
+    #: --rehearse: tables a migration's code works on that its operations do not name
+    #: (a RunPython's tables cannot be seen before it runs), when the caller knows them:
+    #: the planner's backfills. The previous release's traffic goes to them too.
+    code_tables: Mapping[Key, frozenset[str]] = dataclasses.field(default_factory=dict)
 
 
 def _noop(event: str, data: dict[str, Any]) -> None:
@@ -216,7 +220,14 @@ def run_audit(request: AuditRequest, progress: Progress = _noop) -> AuditReport:
                 output = stack.enter_context(captured())
                 rehearsal = (
                     stack.enter_context(
-                        open_rehearsal(config, info, connection, request.database, stats)
+                        open_rehearsal(
+                            config,
+                            info,
+                            connection,
+                            request.database,
+                            stats,
+                            code_tables=request.code_tables,
+                        )
                     )
                     if config.rehearse
                     else None

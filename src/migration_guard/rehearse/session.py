@@ -23,7 +23,7 @@ import dataclasses
 import logging
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -115,8 +115,11 @@ class Rehearsal:
         connection: Any,
         alias: str,
         stats: StatsConnection | None = None,
+        code_tables: Mapping[tuple[str, str], frozenset[str]] | None = None,
     ) -> None:
         self.config = config
+        #: Migration key -> tables its code works on that its operations do not name.
+        self.code_tables = dict(code_tables or {})
         self.info = info
         #: The Django connection the migrations run on.
         self.connection = connection
@@ -318,6 +321,7 @@ class Rehearsal:
     def plans(self, record: MigrationRecord, state: Any) -> list[ModelPlan]:
         """The previous release's models of the tables ``record``'s migration touches."""
         now = touched_tables([record.migration], state, state_operations=True)
+        now.extend(sorted(self.code_tables.get(record.key, ())))
         wanted: dict[str, None] = {}
         for name in now:
             origin = record.existing.get(name)
@@ -550,13 +554,15 @@ def open_rehearsal(
     connection: Any,
     alias: str,
     stats: StatsConnection | None = None,
+    *,
+    code_tables: Mapping[tuple[str, str], frozenset[str]] | None = None,
 ) -> Iterator[Rehearsal]:
     """A :class:`Rehearsal` for one audit run, closed however the run ends."""
     if not config.trace:
         raise ConfigurationError(
             "--rehearse needs the trace (it says which operation locked what): drop --no-trace"
         )
-    rehearsal = Rehearsal(config, info, connection, alias, stats)
+    rehearsal = Rehearsal(config, info, connection, alias, stats, code_tables)
     try:
         yield rehearsal
     finally:

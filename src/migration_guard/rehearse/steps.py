@@ -1,11 +1,15 @@
 """For the planner: does the previous release get through every step of a plan?
 
-A plan written by ``plan_zero_downtime`` is deployed step by step (a step: the
-migrations of one release). :func:`rehearse_steps` audits each step with the
-rehearsal on, after the steps before it, so that the previous release of each
-step is the code of the step before; :func:`previous_release_problems` says,
-one line each, every kind of query that failed and every table where a query
-waited past the threshold. A plan passes only when there is none.
+``plan_zero_downtime --rehearse`` audits the migrations it wrote with the
+rehearsal on (its verification's audit, :mod:`migration_guard.planner.verification`),
+and :func:`previous_release_problems` says, one line each, every kind of query
+of the previous release that failed (with PostgreSQL's error) and every table
+where a query waited past the threshold. A plan passes only when there is none.
+
+The migrations of one plan ship in one release, so the planner rehearses them as
+one change. :func:`rehearse_steps` does the same for a sequence of releases (a
+step: the migrations of one release), each audited after the steps before it, so
+that the previous release of each step is the code of the step before.
 """
 
 from __future__ import annotations
@@ -19,6 +23,24 @@ if TYPE_CHECKING:
     from ..conf import Config
     from ..discovery import Key
     from ..results import AuditReport
+
+
+#: The rules whose findings are the rehearsal's measurements (what
+#: :func:`previous_release_problems` says query by query).
+TRAFFIC_RULES = frozenset({"observed-previous-release-failure", "observed-blocked-traffic"})
+
+
+def longest_wait_ms(report: AuditReport) -> float:
+    """The longest time a query of the previous release took in a rehearsed audit."""
+    return max(
+        (
+            traffic.longest_wait_ms
+            for migration in report.migrations
+            if migration.rehearsal is not None
+            for traffic in migration.rehearsal.tables
+        ),
+        default=0.0,
+    )
 
 
 def previous_release_problems(report: AuditReport) -> list[str]:
