@@ -11,7 +11,13 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from django.db.migrations.operations import AddField, AlterField, RunSQL
+from django.db.migrations.operations import (
+    AddField,
+    AlterField,
+    RenameField,
+    RunSQL,
+    SeparateDatabaseAndState,
+)
 from django.db.migrations.state import ModelState, ProjectState
 from django.db.models import BigAutoField, ForeignKey, IntegerField, deletion
 
@@ -293,3 +299,44 @@ def test_migrations_judged_each_on_its_own_seed_each_table_once(make_app):
     ]
     [note] = seed_notes(report)
     assert f"30 into {app.label}_order, 30 into {app.label}_customer" in note
+
+
+def test_amounts_are_modest_so_sums_of_them_fit_their_columns(scratch):
+    """A line's quantity times its price, summed per order, fits the order's total column
+    (numeric(12, 2)): generated prices near numeric(10, 2)'s limit made such sums overflow."""
+    with scratch.connect(autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE amt (id serial PRIMARY KEY, qty int NOT NULL, "
+            "price numeric(10, 2) NOT NULL, small numeric(3, 1) NOT NULL)"
+        )
+        seed_tables(conn, tables_to_seed(conn, ["amt"], set()), 100_000)
+        row = conn.execute(
+            "SELECT min(price), max(price), min(small), max(small), "
+            "max(qty * price)::numeric(12, 2) FROM amt"
+        ).fetchone()
+    assert row is not None
+    assert row[0] >= 1 and row[1] < 1000 and row[2] >= 1 and row[3] < 100
+
+
+def test_some_tables_get_their_own_number_of_rows(scratch):
+    with scratch.connect(autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE big (id serial PRIMARY KEY); "
+            "CREATE TABLE few (id serial PRIMARY KEY, big_id int NOT NULL REFERENCES big (id))"
+        )
+        outcome = seed_tables(conn, tables_to_seed(conn, ["few"], set()), 50, counts={"few": 7})
+    assert outcome.seeded == [("big", 50), ("few", 7)]
+
+
+def test_state_only_operations_count_when_asked():
+    state = ProjectState()
+    state.add_model(ModelState("shop", "thing", [("id", BigAutoField(primary_key=True))]))
+
+    class Migration:
+        app_label = "shop"
+        operations = [
+            SeparateDatabaseAndState(state_operations=[RenameField("thing", "a", "b")]),
+        ]
+
+    assert touched_tables([Migration], state) == []
+    assert touched_tables([Migration], state, state_operations=True) == ["shop_thing"]

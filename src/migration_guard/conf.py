@@ -77,6 +77,18 @@ class Config:
     cache_dir: str | None = None
     #: Seconds a migration may run before it is stopped (0: no limit).
     migration_timeout: float = 600.0
+    # rehearsal (--rehearse): the previous release's traffic during each migration
+    rehearse: bool = False
+    #: Rows seeded per touched table (the ceiling when --stats-url gives sizes); an
+    #: explicit seed_rows wins.
+    rehearse_rows: int = 10_000
+    rehearse_connections: int = 4
+    #: Queries per second per connection.
+    rehearse_rate: float = 25.0
+    #: A query that takes this long or longer (seconds) counts as blocked.
+    rehearse_threshold: float = 1.0
+    #: Seconds one read transaction per table is held as each migration starts (0: none).
+    rehearse_long_read: float = 0.0
     # planner
     batch_size: int = 1000
 
@@ -125,6 +137,33 @@ def _convert(key: str, value: Any, where: str) -> Any:
             value,
         )
         return value
+    if key in ("rehearse_rows", "rehearse_connections"):
+        _expect(
+            isinstance(value, int) and not isinstance(value, bool) and value >= 1,
+            where,
+            key,
+            "a whole number >= 1",
+            value,
+        )
+        _expect(key != "rehearse_connections" or value <= 32, where, key, "at most 32", value)
+        return value
+    if key == "rehearse_rate":
+        _expect(
+            isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 1000,
+            where,
+            key,
+            "queries per second per connection, more than 0 and at most 1000",
+            value,
+        )
+        return float(value)
+    if key in ("rehearse_threshold", "rehearse_long_read"):
+        seconds = _seconds(value, where, key)
+        if key == "rehearse_threshold":
+            _expect(seconds > 0, where, key, 'a duration more than 0 such as "1s"', value)
+        else:
+            # the scratch connection's lock_timeout is 60s: the migration must outlast it
+            _expect(seconds <= 50, where, key, 'at most "50s"', value)
+        return seconds
     if key in ("seed_rows", "batch_size", "lock_retries"):
         _expect(
             isinstance(value, int) and not isinstance(value, bool) and value >= 0,
@@ -136,7 +175,14 @@ def _convert(key: str, value: Any, where: str) -> Any:
         if key == "batch_size":
             _expect(value > 0, where, key, "a whole number > 0", value)
         return value
-    if key in ("include_third_party", "trace", "cache", "allow_privileged_role", "blocker_report"):
+    if key in (
+        "include_third_party",
+        "trace",
+        "cache",
+        "allow_privileged_role",
+        "blocker_report",
+        "rehearse",
+    ):
         _expect(isinstance(value, bool), where, key, "true or false", value)
         return value
     if key in ("exclude_apps", "exclude_migrations"):

@@ -21,7 +21,7 @@ import logging
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,7 @@ from .pgversion import PgFacts
 from .postgres import LocalCluster, PostgresOptions, open_server, version_text
 from .postgres.base import major_of
 from .postgres.scratch import scratch_database
+from .rehearse import Rehearsal, open_rehearsal
 from .results import AUDITED, FAILED, SKIPPED, AuditReport, MigrationResult, PostgresInfo
 from .routing import operation_routed, routed_to
 from .rules.migration_failed import MigrationFailed
@@ -73,6 +74,10 @@ class AuditRequest:
     database: str = DEFAULT_DB_ALIAS
     keep: bool = False
     manage: str = "python manage.py"
+    #: --rehearse: tables a migration's code works on that its operations do not name
+    #: (a RunPython's tables cannot be seen before it runs), when the caller knows them:
+    #: the planner's backfills. The previous release's traffic goes to them too.
+    code_tables: Mapping[Key, frozenset[str]] = dataclasses.field(default_factory=dict)
 
 
 def _noop(event: str, data: dict[str, Any]) -> None:
@@ -190,6 +195,7 @@ def run_audit(request: AuditRequest, progress: Progress = _noop) -> AuditReport:
             notes=("no migrations to audit",),
         )
     lock_timeout = lock_timeout_configured(config, request.database)
+    rehearsed = None
     routed = routing_notes(loader, change.targets, request.database)
     order = change_order(loader, change.targets, separately=change.separately)
     base = [loader.graph.nodes[key] for key in order.base]
@@ -212,12 +218,31 @@ def run_audit(request: AuditRequest, progress: Progress = _noop) -> AuditReport:
                 stack.enter_context(sqlfacts.volatility_from(connection))
                 pg = _pg_facts(config, server.server_version, stats)
                 output = stack.enter_context(captured())
-                run = _Run(request, change, order, connection, info, pg, lock_timeout, progress)
+                rehearsal = (
+                    stack.enter_context(
+                        open_rehearsal(
+                            config,
+                            info,
+                            connection,
+                            request.database,
+                            stats,
+                            code_tables=request.code_tables,
+                        )
+                    )
+                    if config.rehearse
+                    else None
+                )
+                run = _Run(
+                    request, change, order, connection, info, pg, lock_timeout, progress, rehearsal
+                )
                 run.loader = loader
                 run.output = output
                 results = run.execute(server, cache)
                 results, size_notes = attach_sizes(results, stats, info)
                 notes = routed + list(run.notes) + cache.notes + size_notes
+                if rehearsal is not None:
+                    notes += rehearsal.notes()
+                    rehearsed = rehearsal.summary()
                 postgres = _postgres_info(config, server, stats)
             break
         except ProviderError as exc:
@@ -243,6 +268,7 @@ def run_audit(request: AuditRequest, progress: Progress = _noop) -> AuditReport:
         traced=config.trace,
         fail_on=config.fail_on,
         notes=tuple(notes),
+        rehearsal=rehearsed,
     )
 
 
@@ -354,6 +380,7 @@ class _Run:
         pg: PgFacts,
         lock_timeout: bool,
         progress: Progress,
+        rehearsal: Rehearsal | None = None,
     ) -> None:
         self.request = request
         self.config = request.config
@@ -370,6 +397,10 @@ class _Run:
         #: What migration code prints goes here, taken per migration.
         self.output: Capture | None = None
         self.seeder = Seeder(info, self.config.seed_rows) if self.config.seed_rows else None
+        #: --rehearse: the previous release's traffic around each migration (rehearse/).
+        self.rehearsal = rehearsal
+        if rehearsal is not None:
+            self.seeder = rehearsal.seeder()
         self.root = repository_root()
         self.judge = Judge(
             self.config,
@@ -444,6 +475,8 @@ class _Run:
                     self.seeder.seed([migration] if self.change.separately else together, state)
                 snapshot = take_snapshot(self._raw())
                 lineage = Lineage(snapshot.tables)
+                if self.rehearsal is not None:
+                    self.rehearsal.previous_release(state)  # the code still serving requests
             record = new_record(migration, lineage.names)
             for op in record.operations:
                 op.routed = operation_routed(
@@ -464,8 +497,13 @@ class _Run:
             if self.output is not None:
                 self.output.take()  # printed by the base: not about this migration
             tracer = Tracer(self.info, snapshot) if self.config.trace else None
+            traffic: Any = (
+                self.rehearsal.traffic(record, state)
+                if self.rehearsal is not None
+                else contextlib.nullcontext()
+            )
             try:
-                with self.watchdog.limit(key, migration, record):
+                with traffic, self.watchdog.limit(key, migration, record):
                     state = apply_recorded(executor, state, record, tracer)
                 applied.append(key)
             except Exception as exc:
@@ -600,18 +638,20 @@ class _Run:
         )
 
     def _judge(self, record: MigrationRecord) -> MigrationResult:
+        rehearsed = self.rehearsal.result(record) if self.rehearsal is not None else None
         return MigrationResult(
             app_label=record.app_label,
             name=record.name,
             path=relative_path(record.path, self.root),
             atomic=record.atomic,
             status=AUDITED if record.error is None else FAILED,
-            findings=tuple(self.judge.migration(record)),
+            findings=tuple(self.judge.migration(record, rehearsed)),
             error=record.error,
             duration_ms=record.duration_ms,
             operations=len(record.operations),
             trace=observed_operations(record) if self.config.trace else (),
             output=record.output,
+            rehearsal=rehearsed,
         )
 
 

@@ -158,6 +158,142 @@ class TableSize:
         return dataclasses.asdict(self)
 
 
+#: The previous release's queries (``--rehearse``), in the order they are reported.
+QUERY_KINDS = ("select-pk", "select-filtered", "insert", "update", "delete")
+QUERY_WORDS = {
+    "select-pk": "SELECT by primary key",
+    "select-filtered": "filtered SELECT",
+    "insert": "INSERT",
+    "update": "UPDATE",
+    "delete": "DELETE",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class QueryTraffic:
+    """How one kind of the previous release's queries on one table fared (``--rehearse``)."""
+
+    #: One of :data:`QUERY_KINDS`.
+    kind: str
+    #: Queries sent while the migration ran and right after it.
+    queries: int
+    #: The longest time one of them took, from sent to answered (waiting included).
+    longest_wait_ms: float
+    #: How many took the threshold or longer.
+    over_threshold: int
+    #: How many PostgreSQL rejected (not counting those that gave up waiting).
+    failed: int
+    #: PostgreSQL's distinct errors, each with how many queries got it.
+    errors: tuple[tuple[str, int], ...] = ()
+    #: Queries that gave up waiting: the workload's own lock_timeout or statement_timeout,
+    #: or a deadlock PostgreSQL broke (counted as waits, not failures).
+    gave_up: int = 0
+
+    @property
+    def reads(self) -> bool:
+        return self.kind.startswith("select")
+
+    @property
+    def words(self) -> str:
+        return QUERY_WORDS.get(self.kind, self.kind)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "queries": self.queries,
+            "longest_wait_ms": round(self.longest_wait_ms, 1),
+            "over_threshold": self.over_threshold,
+            "failed": self.failed,
+            "errors": [{"error": text, "count": count} for text, count in self.errors],
+            "gave_up": self.gave_up,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class TrafficEstimate:
+    """The longest wait scaled from the rehearsed table to production's (an estimate)."""
+
+    production_rows: int
+    rehearsed_rows: int
+    seconds: float
+    #: "linear" (scans, rewrites) or "n log n" (index builds).
+    scaling: str
+    #: "scan", "rewrite" or "index build": the work the wait was for.
+    work: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "production_rows": self.production_rows,
+            "rehearsed_rows": self.rehearsed_rows,
+            "seconds": round(self.seconds, 2),
+            "scaling": self.scaling,
+            "work": self.work,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class Traffic:
+    """The previous release's queries on one table while a migration ran (``--rehearse``).
+
+    Measured on the scratch database: the models of the state before the
+    change, through Django's ORM, on other connections at a set rate, while the
+    migration ran and once more right after it committed.
+    """
+
+    #: The table as the previous release names it.
+    table: str
+    #: The operation whose lock or change the queries met (the one that took the
+    #: strongest lock on the table); None when the trace saw no lock on it.
+    operation: OperationRef | None
+    #: Rows in the table when the migration started.
+    rows: int
+    threshold_ms: float
+    kinds: tuple[QueryTraffic, ...] = ()
+    #: The migration waited for its lock behind another transaction while these
+    #: queries waited behind the migration.
+    lock_queue: bool = False
+    estimate: TrafficEstimate | None = None
+
+    @property
+    def queries(self) -> int:
+        return sum(k.queries for k in self.kinds)
+
+    @property
+    def failed(self) -> int:
+        return sum(k.failed for k in self.kinds)
+
+    @property
+    def over_threshold(self) -> int:
+        return sum(k.over_threshold for k in self.kinds)
+
+    @property
+    def longest_wait_ms(self) -> float:
+        return max((k.longest_wait_ms for k in self.kinds), default=0.0)
+
+    def longest(self, *, reads: bool) -> float:
+        """The longest wait of the reads (SELECT) or of the writes."""
+        return max((k.longest_wait_ms for k in self.kinds if k.reads is reads), default=0.0)
+
+    @property
+    def failing(self) -> tuple[QueryTraffic, ...]:
+        return tuple(k for k in self.kinds if k.failed)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "table": self.table,
+            "operation": self.operation.to_dict() if self.operation else None,
+            "rows": self.rows,
+            "threshold_ms": round(self.threshold_ms, 1),
+            "queries": self.queries,
+            "longest_wait_ms": round(self.longest_wait_ms, 1),
+            "over_threshold": self.over_threshold,
+            "failed": self.failed,
+            "lock_queue": self.lock_queue,
+            "kinds": [k.to_dict() for k in self.kinds],
+            "estimate": self.estimate.to_dict() if self.estimate else None,
+        }
+
+
 @dataclasses.dataclass(frozen=True)
 class Finding:
     rule: str
@@ -184,6 +320,9 @@ class Finding:
     notes: tuple[str, ...] = ()
     sizes: tuple[TableSize, ...] = ()
     duration_ms: float | None = None
+    #: ``--rehearse``: the previous release's queries on the finding's tables while the
+    #: migration ran (waits, failures).
+    traffic: tuple[Traffic, ...] = ()
 
     @property
     def line(self) -> int | None:
@@ -214,7 +353,7 @@ class Finding:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "rule": self.rule,
             "severity": self.severity.value,
             "category": self.category.value,
@@ -233,6 +372,9 @@ class Finding:
             "plan_command": self.plan_command,
             "notes": list(self.notes),
         }
+        if self.traffic:  # --rehearse only: reports of plain audits are unchanged
+            out["traffic"] = [t.to_dict() for t in self.traffic]
+        return out
 
 
 def count_by_severity(findings: Iterable[Finding]) -> dict[Severity, int]:

@@ -16,7 +16,11 @@ One stage, per migration of the change:
 4. blocking the trace saw that no rule predicted becomes a finding of its own
    (whole-table work under a blocking lock); brief blocking locks feed the one
    ``lock-timeout-missing`` finding of the run;
-5. configuration re-grades findings, ignores drop them, and ignores that
+5. with ``--rehearse``, what the previous release's traffic suffered (see
+   :mod:`migration_guard.rehearse`) joins the findings about its tables: failed
+   queries make a compatibility prediction ``observed``, and failures or waits
+   past the threshold that no rule predicted become findings of their own;
+6. configuration re-grades findings, ignores drop them, and ignores that
    matched nothing are reported.
 
 After the last migration, :meth:`Judge.finish` turns the per-migration
@@ -42,7 +46,7 @@ if TYPE_CHECKING:
     from .collect import ExecutedStatement, MigrationRecord, OperationRecord
     from .conf import Config
     from .pgversion import PgFacts
-    from .results import MigrationResult
+    from .results import MigrationRehearsal, MigrationResult
 
 #: What a lock request is, when only the trace shows it.
 SEEN = "its SQL does not name this table; the trace saw the lock"
@@ -108,7 +112,9 @@ class Judge:
         )
 
     # -- one migration ---------------------------------------------------------------
-    def migration(self, record: MigrationRecord) -> list[Finding]:
+    def migration(
+        self, record: MigrationRecord, rehearsal: MigrationRehearsal | None = None
+    ) -> list[Finding]:
         ctx = RuleContext(
             config=self.config,
             pg=self.pg,
@@ -136,6 +142,8 @@ class Judge:
             findings = self._evidence(state, findings)
             if not self.lock_timeout_configured:
                 findings = self._observed_requests(state, findings)
+        if rehearsal is not None:
+            findings = self._rehearsed(record, ctx, findings, rehearsal)
         findings = self._settings(findings, record, ctx)
         findings.sort(key=Finding.sort_key)
         return findings
@@ -272,6 +280,45 @@ class Judge:
         if any(r.seq == requests[0].seq for r in seen):
             finding = finding.replace(evidence=Evidence.OBSERVED)
         return [f for f in findings if f.rule != LockTimeoutMissing.id] + [finding]
+
+    # -- the previous release's traffic (--rehearse) --------------------------------------
+    def _rehearsed(
+        self,
+        record: MigrationRecord,
+        ctx: RuleContext,
+        findings: list[Finding],
+        rehearsal: MigrationRehearsal,
+    ) -> list[Finding]:
+        """Measurements join the findings about their table; what no rule predicted stands
+        alone: failed queries, and waits past the threshold."""
+        from .rules.lock_timeout_missing import LockTimeoutMissing
+        from .rules.observed_blocked_traffic import ObservedBlockedTraffic as Blocked
+        from .rules.observed_previous_release_failure import (
+            ObservedPreviousReleaseFailure as Failed,
+        )
+
+        out = list(findings)
+        for traffic in rehearsal.tables:
+            related = [
+                i
+                for i, finding in enumerate(out)
+                if finding.rule != LockTimeoutMissing.id
+                and traffic.table in _tables_of(finding, record)
+            ]
+            for i in related:
+                finding = out[i]
+                confirmed = Failed.confirms(finding, traffic)
+                out[i] = finding.replace(
+                    traffic=(*finding.traffic, traffic),
+                    evidence=Evidence.OBSERVED if confirmed else finding.evidence,
+                )
+            index = traffic.operation.index if traffic.operation is not None else -1
+            op = record.operations[index] if 0 <= index < len(record.operations) else None
+            if traffic.failed and not any(Failed.confirms(out[i], traffic) for i in related):
+                out.append(Failed.for_table(ctx, op, traffic))
+            if traffic.over_threshold and not any(Blocked.confirms(out[i]) for i in related):
+                out.append(Blocked.for_table(ctx, op, traffic))
+        return out
 
     # -- configuration ---------------------------------------------------------------
     def _settings(
@@ -413,6 +460,14 @@ def _position(finding: Finding, record: MigrationRecord) -> Any:
     op = record.operations[index]
     own = statements_of(finding, op)
     return own[0] if own else op
+
+
+def _tables_of(finding: Finding, record: MigrationRecord) -> set[str]:
+    """The tables a finding names (its own, its locks'), as the change found them."""
+    at = _position(finding, record)
+    names = [finding.table] if finding.table else []
+    names += [lock.relation for lock in (*finding.locks, *finding.held)]
+    return {record.origin(name, at) or name for name in names}
 
 
 def _alive(record: MigrationRecord, at: Any) -> dict[str, str]:

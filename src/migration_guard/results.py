@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any
 
 from . import __version__
-from .findings import Finding, Lock, Rewrite, Scan, Severity, count_by_severity
+from .findings import Finding, Lock, Rewrite, Scan, Severity, Traffic, count_by_severity
 
 SCHEMA_VERSION = 2
 
@@ -58,6 +58,36 @@ class ObservedOperation:
 
 
 @dataclasses.dataclass(frozen=True)
+class MigrationRehearsal:
+    """``--rehearse``: the previous release's traffic while one migration ran."""
+
+    #: One entry per table of the previous release the migration touches.
+    tables: tuple[Traffic, ...] = ()
+    #: A long read transaction was held on each table as the migration started.
+    long_read: bool = False
+    #: The migration waited for a lock behind another transaction while the previous
+    #: release's queries waited behind it (on any table).
+    lock_queue: bool = False
+    #: How long the migration itself waited for its locks (0 when it never waited).
+    migration_waited_ms: float = 0.0
+    #: What the reader should know: queries that already failed before the migration
+    #: (not counted), models the workload could not write...
+    notes: tuple[str, ...] = ()
+    #: Seconds the rehearsal added to this migration (preparing, the round after it).
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tables": [t.to_dict() for t in self.tables],
+            "long_read": self.long_read,
+            "lock_queue": self.lock_queue,
+            "migration_waited_ms": round(self.migration_waited_ms, 1),
+            "notes": list(self.notes),
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclasses.dataclass(frozen=True)
 class MigrationResult:
     app_label: str
     name: str
@@ -73,13 +103,15 @@ class MigrationResult:
     trace: tuple[ObservedOperation, ...] = ()
     #: What the migration's code wrote to standard output and error while it was applied.
     output: str = ""
+    #: ``--rehearse``: the previous release's traffic while it ran (None: not rehearsed).
+    rehearsal: MigrationRehearsal | None = None
 
     @property
     def key(self) -> tuple[str, str]:
         return (self.app_label, self.name)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "app_label": self.app_label,
             "name": self.name,
             "path": self.path,
@@ -92,6 +124,9 @@ class MigrationResult:
             "trace": [t.to_dict() for t in self.trace],
             "output": self.output,
         }
+        if self.rehearsal is not None:  # --rehearse only
+            out["rehearsal"] = self.rehearsal.to_dict()
+        return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,6 +144,40 @@ class PostgresInfo:
 
 
 @dataclasses.dataclass(frozen=True)
+class RehearsalSummary:
+    """``--rehearse`` as a whole: its settings and what it cost."""
+
+    connections: int
+    #: Queries per second per connection.
+    rate: float
+    threshold_s: float
+    #: Seconds a long read transaction was held on each table (0: none).
+    long_read_s: float
+    #: Rows seeded per table (the ceiling when sizes came from --stats-url).
+    rows: int
+    #: Migrations that ran under traffic, and the queries sent.
+    migrations: int
+    queries: int
+    #: Seconds the rehearsal added to the audit: seeding, preparing, the round after
+    #: each migration, cleaning up (the migrations' own time is not counted).
+    seconds: float
+    seed_seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "connections": self.connections,
+            "rate": self.rate,
+            "threshold_s": self.threshold_s,
+            "long_read_s": self.long_read_s,
+            "rows": self.rows,
+            "migrations": self.migrations,
+            "queries": self.queries,
+            "seconds": round(self.seconds, 2),
+            "seed_seconds": round(self.seed_seconds, 2),
+        }
+
+
+@dataclasses.dataclass(frozen=True)
 class AuditReport:
     change: str
     postgres: PostgresInfo | None
@@ -118,6 +187,8 @@ class AuditReport:
     #: Things the reader should know about the run (version mismatch, cache use...).
     notes: tuple[str, ...] = ()
     tool_version: str = __version__
+    #: ``--rehearse``: settings and cost (None: not rehearsed).
+    rehearsal: RehearsalSummary | None = None
 
     @property
     def findings(self) -> list[Finding]:
@@ -136,7 +207,7 @@ class AuditReport:
 
     def to_dict(self) -> dict[str, Any]:
         counts = self.counts()
-        return {
+        out: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
             "tool": {"name": "django-migration-guard", "version": self.tool_version},
             "postgres": self.postgres.to_dict() if self.postgres else None,
@@ -154,3 +225,6 @@ class AuditReport:
                 "skipped": sum(1 for m in self.migrations if m.status == SKIPPED),
             },
         }
+        if self.rehearsal is not None:  # --rehearse only
+            out["rehearsal"] = self.rehearsal.to_dict()
+        return out

@@ -20,17 +20,22 @@ from ..findings import (
     Finding,
     Lock,
     OperationRef,
+    QueryTraffic,
     Rewrite,
     Scan,
     Severity,
     TableSize,
+    Traffic,
+    TrafficEstimate,
 )
 from ..results import (
     SCHEMA_VERSION,
     AuditReport,
+    MigrationRehearsal,
     MigrationResult,
     ObservedOperation,
     PostgresInfo,
+    RehearsalSummary,
 )
 
 
@@ -93,6 +98,7 @@ def _report(data: dict[str, Any]) -> AuditReport:
         traced=bool(data.get("traced", True)),
         fail_on=Severity(data.get("fail_on", "error")),
         notes=tuple(data.get("notes") or ()),
+        rehearsal=RehearsalSummary(**data["rehearsal"]) if data.get("rehearsal") else None,
         **kwargs,
     )
 
@@ -110,6 +116,53 @@ def _migration(data: dict[str, Any]) -> MigrationResult:
         operations=int(data.get("operations") or 0),
         trace=tuple(_observed(t) for t in data.get("trace") or ()),
         output=str(data.get("output") or ""),
+        rehearsal=_rehearsal(data["rehearsal"]) if data.get("rehearsal") else None,
+    )
+
+
+def _rehearsal(data: dict[str, Any]) -> MigrationRehearsal:
+    return MigrationRehearsal(
+        tables=tuple(_traffic(t) for t in data.get("tables") or ()),
+        long_read=bool(data.get("long_read")),
+        lock_queue=bool(data.get("lock_queue")),
+        migration_waited_ms=float(data.get("migration_waited_ms") or 0.0),
+        notes=tuple(str(n) for n in data.get("notes") or ()),
+        seconds=float(data.get("seconds") or 0.0),
+    )
+
+
+def _traffic(data: dict[str, Any]) -> Traffic:
+    estimate = data.get("estimate")
+    return Traffic(
+        table=str(data["table"]),
+        operation=_operation(data.get("operation")),
+        rows=int(data.get("rows") or 0),
+        threshold_ms=float(data.get("threshold_ms") or 1000.0),
+        kinds=tuple(
+            QueryTraffic(
+                kind=str(k["kind"]),
+                queries=int(k["queries"]),
+                longest_wait_ms=float(k["longest_wait_ms"]),
+                over_threshold=int(k["over_threshold"]),
+                failed=int(k["failed"]),
+                errors=tuple((str(e["error"]), int(e["count"])) for e in k.get("errors") or ()),
+                gave_up=int(k.get("gave_up") or 0),
+            )
+            for k in data.get("kinds") or ()
+        ),
+        lock_queue=bool(data.get("lock_queue")),
+        estimate=None if not estimate else TrafficEstimate(**estimate),
+    )
+
+
+def _operation(op: Any) -> OperationRef | None:
+    if op is None:
+        return None
+    return OperationRef(
+        index=int(op["index"]),
+        description=op.get("description", ""),
+        line=op.get("line"),
+        kind=op.get("kind", ""),
     )
 
 
@@ -180,6 +233,7 @@ def _finding(data: dict[str, Any], app_label: str, migration: str) -> Finding:
             kind=op.get("kind", ""),
         ),
         evidence=Evidence(data.get("evidence", "predicted")),
+        traffic=tuple(_traffic(t) for t in data.get("traffic") or ()),
         locks=tuple(_lock(lk) for lk in data.get("locks") or ()),
         held=tuple(_lock(lk) for lk in data.get("held") or ()),
         rewrites=tuple(_rewrite(r) for r in data.get("rewrites") or ()),

@@ -127,6 +127,8 @@ def _verification_lines(v: Any) -> list[str]:
             else:
                 parts.append("forward and backward OK")
             parts.append(f"audit: no error ({v.audit_warnings} warning(s))")
+            if v.rehearsal is not None:
+                parts.append(_rehearsed(v))
         lines.append(f"Verified{where}: " + "; ".join(parts) + ".")
     else:
         lines.append(f"Verification FAILED{where}; every file was restored:")
@@ -143,9 +145,21 @@ def _verification_lines(v: Any) -> list[str]:
             lines.append(f"  data: {error}")
         for error in v.audit_errors:
             lines.append(f"  audit error: {error}")
+        for problem in v.rehearsal_problems:
+            lines.append(f"  rehearsal: {problem}")
     if data is not None:
         for note in data.notes:
             lines.append(f"  data: {note}")
     for skipped in v.skipped:
         lines.append(f"  skipped: {skipped}")
     return lines
+
+
+def _rehearsed(v: Any) -> str:
+    """The rehearsal, passed: how much traffic got through, and its longest wait."""
+    r = v.rehearsal
+    return (
+        f"under the previous release's traffic: {r.queries:,} queries while {r.migrations} "
+        f"migration(s) ran on {r.rows:,} rows per table, none failed, longest wait "
+        f"{v.rehearsal_longest_ms / 1000:.2f} s (threshold {r.threshold_s:g} s)"
+    )

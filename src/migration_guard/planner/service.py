@@ -76,6 +76,8 @@ class PlanRequest:
     #: Write the pending steps of the next release even with model changes around.
     next_release: bool = False
     verify: bool = True
+    #: Verify with the previous release's traffic (``--no-rehearse``: without).
+    rehearse: bool = True
     #: None: ``db_default`` when Django is 5.0+.
     use_db_default: bool | None = None
     assume_renames: bool = True

@@ -11,7 +11,14 @@
    previous release's INSERT/SELECT/UPDATE/DELETE after each), back, and
    forward again; every pre-existing value must survive each trip;
 4. *audit*: ``run_audit`` on the new migrations, together as one change, reports
-   no error (with the scratch server's own function volatility).
+   no error (with the scratch server's own function volatility);
+5. *rehearsal* (unless ``--no-rehearse``): that audit runs with the previous
+   release's traffic (:mod:`migration_guard.rehearse`): while each new migration
+   runs on seeded tables, the models of the state before the plan send their
+   queries on other connections; none may fail and none may wait the threshold
+   or longer (:func:`~migration_guard.rehearse.steps.previous_release_problems`
+   names each kind of query that did, with PostgreSQL's error). Its settings are
+   the audit's (``rehearse_rows``, ``rehearse_threshold``... in ``MIGRATION_GUARD``).
 
 Steps whose SQL needs a newer PostgreSQL than the scratch server (PG18's NOT NULL
 NOT VALID) make the round trip and the audit be skipped, saying so.
@@ -40,6 +47,8 @@ from ..findings import Severity
 from ..postgres import open_server, version_text
 from ..postgres.base import major_of
 from ..postgres.scratch import scratch_database
+from ..rehearse.steps import TRAFFIC_RULES, longest_wait_ms, previous_release_problems
+from ..results import RehearsalSummary
 from .proof import DataProof, ProofResult
 
 #: Seconds the fresh process may take to import the project.
@@ -80,6 +89,12 @@ class Verification:
     data: ProofResult | None = None
     audit_errors: list[str] = dataclasses.field(default_factory=list)
     audit_warnings: int = 0
+    #: The rehearsal: its summary (None: not rehearsed), the longest wait of a query of the
+    #: previous release, and what it suffered, one line each (a kind of query that failed,
+    #: with PostgreSQL's error; a table whose queries waited past the threshold).
+    rehearsal: RehearsalSummary | None = None
+    rehearsal_longest_ms: float = 0.0
+    rehearsal_problems: list[str] = dataclasses.field(default_factory=list)
     postgres: str | None = None
     skipped: list[str] = dataclasses.field(default_factory=list)
 
@@ -92,6 +107,7 @@ class Verification:
             or self.round_trip_error
             or self.data_errors
             or self.audit_errors
+            or self.rehearsal_problems
         )
 
 
@@ -170,21 +186,58 @@ def verify(outcome: Any, progress: Any = None) -> Verification:
         info = stack.enter_context(scratch_database(server, purpose="plan"))
         connection = stack.enter_context(connections_pointed_at(info, request.database))
         result.round_trip_error = _round_trip(connection, outcome, result, progress)
-    progress("audit", {})
+    rehearse = request.rehearse and config.trace
+    if request.rehearse and not config.trace:
+        result.skipped.append(
+            "the previous release's traffic (rehearsal): it needs the trace, which "
+            "MIGRATION_GUARD turns off (trace = False)"
+        )
+    progress("audit", {"rehearse": rehearse})
     report = run_audit(
         AuditRequest(
             selection=Selection(keys=outcome.keys),
-            config=config,
+            config=dataclasses.replace(config, rehearse=rehearse),
             database=request.database,
             manage=request.manage,
+            code_tables=_code_tables(outcome),
         )
     )
+    rehearsed = report.rehearsal is not None
     for finding in report.findings:
+        if rehearsed and finding.rule in TRAFFIC_RULES:
+            continue  # said below, query by query
         if finding.severity is Severity.ERROR:
             result.audit_errors.append(f"{finding.migration}: {finding.rule}: {finding.message}")
         elif finding.severity is Severity.WARNING:
             result.audit_warnings += 1
+    if rehearsed:
+        result.rehearsal = report.rehearsal
+        result.rehearsal_longest_ms = longest_wait_ms(report)
+        result.rehearsal_problems = previous_release_problems(report)
+        quiet = [m.name for m in report.migrations if m.rehearsal is None and not m.error]
+        if quiet:
+            result.skipped.append(
+                "the previous release's traffic during "
+                + ", ".join(quiet)
+                + ": its operations name no table of the previous release (a new table has "
+                "no traffic yet; code in RunPython cannot be seen through before it runs), "
+                "so no query was sent then"
+            )
     return result
+
+
+def _code_tables(outcome: Any) -> dict[tuple[str, str], frozenset[str]]:
+    """Migration key -> the tables its backfills fill or rewrite: code (RunPython) the
+    rehearsal cannot see through, so it is told where to send the previous release's
+    traffic while that code runs."""
+    out: dict[tuple[str, str], frozenset[str]] = {}
+    for migration in outcome.migrations:
+        tables = {
+            table for step in migration.steps for table, _ in (*step.fills, *(step.rewrites or ()))
+        }
+        if tables:
+            out[migration.key] = frozenset(tables)
+    return out
 
 
 def _touched(

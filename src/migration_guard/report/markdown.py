@@ -25,6 +25,7 @@ from .. import rules as rules_pkg
 from ..findings import Blocks, Evidence, Finding, Severity, TableSize
 from ..results import FAILED, SKIPPED, AuditReport, MigrationResult
 from . import RenderOptions, register
+from . import _traffic as traffic_words
 from .escaping import code_block, fence, html_text, md_cell, md_code, md_text
 from .sarif import help_uri
 
@@ -76,6 +77,24 @@ class Row:
     sql: str
     plan_command: str | None
     notes: tuple[str, ...]
+    #: --rehearse: how the previous release's queries on the finding's tables fared.
+    traffic: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class TrafficRow:
+    """--rehearse: one table of one migration where the previous release failed or waited."""
+
+    migration: str
+    operation: str
+    table: str
+    longest: str
+    over: str
+    failed: str
+
+
+#: At most this many tables in the rehearsal table of the comment.
+TRAFFIC_ROWS = 20
 
 
 def _title(rule_id: str) -> str:
@@ -110,6 +129,8 @@ def _evidence(finding: Finding) -> str:
         seen.append("table rewrite")
     if finding.scans:
         seen.append("full scan")
+    if any(t.failed for t in finding.traffic):
+        seen.append("previous release failed")  # --rehearse
     text = words[finding.evidence]
     return f"{text} ({', '.join(seen)})" if seen else text
 
@@ -148,7 +169,55 @@ def _row(finding: Finding, result: MigrationResult) -> Row:
         sql="\n".join(s.rstrip() for s in finding.sql).strip(),
         plan_command=finding.plan_command,
         notes=finding.notes,
+        traffic=tuple(
+            line
+            for traffic in finding.traffic
+            for line in (traffic_words.waits(traffic), *traffic_words.failures(traffic))
+        ),
     )
+
+
+def _rehearsal(report: AuditReport) -> dict[str, Any] | None:
+    """--rehearse: a short per-table table where the previous release failed or waited."""
+    rehearsed = [m for m in report.migrations if m.rehearsal is not None]
+    if report.rehearsal is None and not rehearsed:
+        return None
+    rows: list[TrafficRow] = []
+    queries = 0
+    threshold = "1 s"
+    for m in rehearsed:
+        assert m.rehearsal is not None
+        for t in m.rehearsal.tables:
+            queries += t.queries
+            threshold = traffic_words.threshold(t)
+            if not (t.failed or t.over_threshold):
+                continue
+            op = t.operation
+            rows.append(
+                TrafficRow(
+                    migration=f"{m.app_label}.{m.name}",
+                    operation=f"#{op.index} {op.description}" if op and op.index >= 0 else "",
+                    table=t.table,
+                    longest=traffic_words.seconds(t.longest_wait_ms)
+                    + (" (lock queue)" if t.lock_queue else ""),
+                    over=f"{t.over_threshold} of {t.queries}",
+                    failed=traffic_words.failed_cell(t),
+                )
+            )
+    summary = (
+        f"The previous release's queries ran during {plural(len(rehearsed), 'migration')} "
+        f"({queries:,} queries): "
+    )
+    if rows:
+        summary += f"on {plural(len(rows), 'table')} some failed or waited {threshold} or longer."
+    else:
+        summary += f"none failed, none waited {threshold} or longer."
+    return {
+        "summary": summary,
+        "threshold": threshold,
+        "rows": rows[:TRAFFIC_ROWS],
+        "more": max(0, len(rows) - TRAFFIC_ROWS),
+    }
 
 
 def _verdict(report: AuditReport) -> str:
@@ -189,6 +258,7 @@ def _context(report: AuditReport, options: RenderOptions) -> dict[str, Any]:
         "verdict": _verdict(report),
         "rows": rows,
         "notes": list(report.notes),
+        "rehearsal": _rehearsal(report),
         "failed": [m for m in report.migrations if m.status == FAILED],
         "skipped": [m for m in report.migrations if m.status == SKIPPED],
         "footer": " · ".join(footer),

@@ -18,6 +18,7 @@ from ..baseline import FINGERPRINT_VERSION, fingerprinted, location_path
 from ..findings import Finding, Severity
 from ..results import FAILED, AuditReport
 from . import RenderOptions, register
+from . import _traffic as traffic_words
 from .escaping import uri_reference, url_path
 
 SARIF_VERSION = "2.1.0"
@@ -73,6 +74,9 @@ def _message(finding: Finding) -> str:
         text += f"\n\nFix: {finding.fix.strip()}"
     if finding.plan_command:
         text += f"\n\nWrite the safe version: {finding.plan_command}"
+    for traffic in finding.traffic:  # --rehearse
+        lines = [traffic_words.waits(traffic), *traffic_words.failures(traffic)]
+        text += "\n\nRehearsal: " + "; ".join(lines)
     return text
 
 
@@ -90,6 +94,8 @@ def _result(finding: Finding, path: str, fp: str, rule_index: int) -> dict[str, 
         properties["table"] = finding.table
     if finding.locks:
         properties["locks"] = [lock.to_dict() for lock in finding.locks]
+    if finding.traffic:
+        properties["traffic"] = [t.to_dict() for t in finding.traffic]
     return {
         "ruleId": finding.rule,
         "ruleIndex": rule_index,

@@ -12,9 +12,10 @@ import textwrap
 from typing import Any
 
 from .. import pglocks as lockmodes
-from ..findings import Blocks, Evidence, Finding, Lock, Severity
+from ..findings import Blocks, Evidence, Finding, Lock, Severity, Traffic
 from ..results import FAILED, SKIPPED, AuditReport, MigrationResult
 from . import RenderOptions, register
+from . import _traffic as traffic_words
 from .escaping import neutralise_commands, one_line, printable
 
 _WIDTH = 100
@@ -107,6 +108,8 @@ def _finding(finding: Finding, result: MigrationResult, style: Any, verbosity: i
         )
         relation = one_line(size.relation)
         lines += _wrap("size", f"{relation}: {size.rows:,} rows, {_bytes(size.bytes)}{est}")
+    for traffic in finding.traffic:
+        lines += _traffic(traffic)
     lines += _wrap("why", printable(finding.message))
     lines += _wrap("fix", printable(finding.fix))
     if finding.plan_command:
@@ -115,6 +118,26 @@ def _finding(finding: Finding, result: MigrationResult, style: Any, verbosity: i
         lines += _wrap("note", one_line(note))
     if verbosity >= 2 and finding.sql:
         lines += _wrap("sql", printable("\n".join(finding.sql)))
+    return lines
+
+
+def _traffic(traffic: Traffic) -> list[str]:
+    """--rehearse: how the previous release's queries on one table fared."""
+    lines = _wrap("waits", one_line(traffic_words.waits(traffic)))
+    for line in traffic_words.failures(traffic):
+        lines += _wrap("fails", one_line(line))
+    return lines
+
+
+def _rehearsal(result: MigrationResult) -> list[str]:
+    """--rehearse: every table's traffic during the migration, and what to know (-v 2)."""
+    if result.rehearsal is None:
+        return []
+    lines = []
+    for traffic in result.rehearsal.tables:
+        lines += _traffic(traffic)
+    for note in result.rehearsal.notes:
+        lines += _wrap("note", one_line(f"rehearsal: {note}"))
     return lines
 
 
@@ -193,6 +216,7 @@ def render_text(report: AuditReport, options: RenderOptions) -> str:
             if options.verbosity >= 2:
                 out.append(f"{one_line(result.app_label)}.{one_line(result.name)}: no findings")
                 out.extend(_trace(result))
+                out.extend(_rehearsal(result))
                 out.extend(_output(result))
                 out.append("")
             continue
@@ -206,6 +230,7 @@ def render_text(report: AuditReport, options: RenderOptions) -> str:
             out.extend(_finding(finding, result, style, options.verbosity))
         if options.verbosity >= 2:
             out.extend(_trace(result))
+            out.extend(_rehearsal(result))
             out.extend(_output(result))
         out.append("")
     counts = report.counts()

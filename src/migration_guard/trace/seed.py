@@ -35,7 +35,7 @@ import contextlib
 import dataclasses
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import psycopg
@@ -46,6 +46,8 @@ from ..postgres.base import ConnectionInfo
 
 #: At most this many parent keys are sampled when parent keys are not contiguous integers.
 MAX_PARENT_KEYS = 100_000
+#: Non-unique decimal values stay below this (prices and amounts of a realistic size).
+AMOUNT_TOP = 1000
 
 _INTEGER_TYPES = frozenset({"int2", "int4", "int8", "oid"})
 _FLOAT_TYPES = frozenset({"float4", "float8", "money"})
@@ -95,26 +97,32 @@ WHERE c.oid = %s
 # --- which tables ----------------------------------------------------------------------
 
 
-def touched_tables(migrations: Iterable[Any], state: Any) -> list[str]:
+def touched_tables(
+    migrations: Iterable[Any], state: Any, *, state_operations: bool = False
+) -> list[str]:
     """Tables the operations of ``migrations`` name, as the project ``state`` maps models.
 
     Models the state does not know (created by the change itself) are left out;
-    so are RunPython functions, whose queries cannot be known in advance.
+    so are RunPython functions, whose queries cannot be known in advance. With
+    ``state_operations``, the models that ``SeparateDatabaseAndState`` changes in
+    Django's state only count too (their tables are still queried).
     """
     out: dict[str, None] = {}
     for migration in migrations:
-        for operation in _flatten(migration.operations):
+        for operation in _flatten(migration.operations, state_operations):
             for table in _operation_tables(operation, migration.app_label, state):
                 out.setdefault(table, None)
     return list(out)
 
 
-def _flatten(operations: Iterable[Any]) -> Iterator[Any]:
+def _flatten(operations: Iterable[Any], state_operations: bool = False) -> Iterator[Any]:
     from django.db.migrations.operations.special import SeparateDatabaseAndState
 
     for operation in operations:
         if isinstance(operation, SeparateDatabaseAndState):
-            yield from _flatten(operation.database_operations)
+            yield from _flatten(operation.database_operations, state_operations)
+            if state_operations:
+                yield from _flatten(operation.state_operations, state_operations)
         else:
             yield operation
 
@@ -408,6 +416,11 @@ class _Insert:
                 digits = precision - scale
                 if digits <= 0:
                     return sql.SQL("0")
+                if column.number not in self.table.unique:
+                    # amounts, prices: modest and positive, as real ones are, so that sums
+                    # and products of them (an order's total) fit their own columns
+                    top = min(10**digits, AMOUNT_TOP)
+                    return sql.SQL("(1 + g % {})").format(sql.Literal(top - 1))
                 if digits < 18:
                     return sql.SQL("({} % {})").format(
                         self._offset(column), sql.Literal(10**digits)
@@ -491,11 +504,17 @@ class SeedOutcome:
     seconds: float = 0.0
 
 
-def seed_tables(conn: psycopg.Connection[Any], tables: list[Table], rows: int) -> SeedOutcome:
+def seed_tables(
+    conn: psycopg.Connection[Any],
+    tables: list[Table],
+    rows: int,
+    counts: Mapping[str, int] | None = None,
+) -> SeedOutcome:
     """Insert ``rows`` generated rows into each of ``tables`` (in order), then commit.
 
-    ``conn`` must not be in a transaction. Each table has its own savepoint: one
-    that fails is rolled back, noted, and the others are kept.
+    ``counts`` gives some tables (by name) another number of rows. ``conn`` must
+    not be in a transaction. Each table has its own savepoint: one that fails is
+    rolled back, noted, and the others are kept.
     """
     outcome = SeedOutcome()
     salt = uuid.uuid4().hex[:8]
@@ -504,7 +523,8 @@ def seed_tables(conn: psycopg.Connection[Any], tables: list[Table], rows: int) -
         for table in tables:
             try:
                 with conn.transaction():
-                    statement = _Insert(conn, table, rows, salt).statement()
+                    count = (counts or {}).get(table.name, rows)
+                    statement = _Insert(conn, table, count, salt).statement()
                     cursor = conn.execute(statement)
                     outcome.seeded.append((table.name, max(cursor.rowcount, 0)))
             except _CannotSeed as exc:
@@ -531,12 +551,29 @@ def _error_text(exc: psycopg.Error) -> str:
     return primary or str(exc).strip().splitlines()[0]
 
 
-class Seeder:
-    """Seeds the tables of one audit run, each at most once."""
+#: Table names -> the rows each should get (``--stats-url`` scaled sizes).
+Sizes = Callable[[list[str]], Mapping[str, int]]
 
-    def __init__(self, info: ConnectionInfo, rows: int) -> None:
+
+class Seeder:
+    """Seeds the tables of one audit run, each at most once.
+
+    ``sizes``, when given, decides the rows of each table of one seeding call
+    (``rows`` is then the default for tables it leaves out).
+    """
+
+    def __init__(
+        self,
+        info: ConnectionInfo,
+        rows: int,
+        sizes: Sizes | None = None,
+        *,
+        state_operations: bool = False,
+    ) -> None:
         self.info = info
         self.rows = rows
+        self.sizes = sizes
+        self.state_operations = state_operations
         self._done: set[int] = set()
         self._seeded: list[tuple[str, int]] = []
         self._skipped: list[str] = []
@@ -544,17 +581,23 @@ class Seeder:
 
     def seed(self, migrations: Iterable[Any], state: Any) -> SeedOutcome:
         """Seed what ``migrations`` touch, as they stand in ``state`` (before them)."""
-        names = touched_tables(migrations, state)
+        names = touched_tables(migrations, state, state_operations=self.state_operations)
         if not names:
             return SeedOutcome()
         with self.info.connect(autocommit=True) as conn:
             tables = tables_to_seed(conn, names, self._done)
-            outcome = seed_tables(conn, tables, self.rows)
+            counts = self.sizes([t.name for t in tables]) if self.sizes and tables else None
+            outcome = seed_tables(conn, tables, self.rows, counts)
         self._done.update(t.oid for t in tables)
         self._seeded.extend(outcome.seeded)
         self._skipped.extend(outcome.skipped)
         self._seconds += outcome.seconds
         return outcome
+
+    @property
+    def seconds(self) -> float:
+        """Time spent seeding so far in this run."""
+        return self._seconds
 
     def notes(self) -> list[str]:
         """For the report: what went where and how long it took, then what was skipped."""

@@ -175,6 +175,48 @@ class Command(BaseCommand):
             "written there. Also MIGRATION_GUARD_STATS_URL.",
         )
 
+        rehearse = parser.add_argument_group("rehearsal (off by default; see docs/rehearsal.md)")
+        rehearse.add_argument(
+            "--rehearse",
+            action="store_true",
+            default=None,
+            help="While each migration runs, send the previous release's queries (Django's "
+            "ORM with the models before the change: SELECT, INSERT, UPDATE, DELETE on every "
+            "table it touches) from other connections, and report how long they waited and "
+            "which failed. Seeds the touched tables first. Costs time: the report says how "
+            "much.",
+        )
+        rehearse.add_argument(
+            "--rehearse-rows",
+            type=int,
+            metavar="N",
+            help="Rows seeded per touched table (with --stats-url: the ceiling production's "
+            "sizes are scaled down to). Default: 10000; --seed-rows wins when given.",
+        )
+        rehearse.add_argument(
+            "--rehearse-connections",
+            type=int,
+            metavar="N",
+            help="Connections of the previous release (default: 4).",
+        )
+        rehearse.add_argument(
+            "--rehearse-rate",
+            type=float,
+            metavar="QPS",
+            help="Queries per second per connection (default: 25).",
+        )
+        rehearse.add_argument(
+            "--rehearse-threshold",
+            metavar="DURATION",
+            help="A query that takes this long or longer counts as blocked (default: 1s).",
+        )
+        rehearse.add_argument(
+            "--rehearse-long-read",
+            metavar="DURATION",
+            help="Hold a read transaction on each touched table for this long as each "
+            "migration starts, like a slow report, to show the lock queue (default: none).",
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
         verbosity = int(options["verbosity"])
         pairs = self._outputs(options)
@@ -205,6 +247,12 @@ class Command(BaseCommand):
                     "seed_rows": options["seed_rows"],
                     "stats_url": options["stats_url"],
                     "migration_timeout": options["migration_timeout"],
+                    "rehearse": options["rehearse"],
+                    "rehearse_rows": options["rehearse_rows"],
+                    "rehearse_connections": options["rehearse_connections"],
+                    "rehearse_rate": options["rehearse_rate"],
+                    "rehearse_threshold": options["rehearse_threshold"],
+                    "rehearse_long_read": options["rehearse_long_read"],
                 }
             )
             selection = Selection(

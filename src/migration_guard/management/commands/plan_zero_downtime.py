@@ -118,6 +118,13 @@ class Command(BaseCommand):
         pg.add_argument(
             "--postgres-image", metavar="IMAGE", help="Docker image (--postgres docker)."
         )
+        pg.add_argument(
+            "--no-rehearse",
+            action="store_true",
+            help="Verify without the previous release's traffic (migration_audit --rehearse), "
+            "which otherwise runs while each new migration is audited: the plan fails "
+            "verification if one of its queries fails or waits past the threshold.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["dry_run"] and options["check"]:
@@ -151,6 +158,7 @@ class Command(BaseCommand):
                 mode=mode,
                 next_release=options["next_release"],
                 verify=not options["no_verify"],
+                rehearse=not options["no_rehearse"],
                 use_db_default=False if options["no_db_default"] else None,
                 assume_renames=not options["no_renames"],
                 full_rename=options["full_rename"],
@@ -182,7 +190,10 @@ class Command(BaseCommand):
             elif event == "data":
                 stderr.write("verifying: rows of the previous release, seeded and compared")
             elif event == "audit":
-                stderr.write("verifying: audit of the new migrations")
+                rehearsal = (
+                    ", the previous release's traffic running" if data.get("rehearse") else ""
+                )
+                stderr.write(f"verifying: audit of the new migrations{rehearsal}")
 
         return progress
 
