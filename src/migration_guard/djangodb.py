@@ -59,14 +59,20 @@ def engine_for(alias_settings: dict[str, Any]) -> str:
     return engine if vendor == "postgresql" else POSTGRES_ENGINE
 
 
+#: The project's own DATABASES entries while :func:`connections_pointed_at` redirects
+#: them (outermost first): what production runs with, never the scratch settings.
+_PROJECT_SETTINGS: list[dict[str, Any]] = []
+
+
 def original_settings(alias: str = DEFAULT_DB_ALIAS) -> dict[str, Any]:
     """A copy of the project's settings for ``alias`` (before any redirection)."""
-    if alias not in connections.settings:
-        known = ", ".join(sorted(connections.settings)) or "none"
+    current = _PROJECT_SETTINGS[0] if _PROJECT_SETTINGS else connections.settings
+    if alias not in current:
+        known = ", ".join(sorted(current)) or "none"
         raise ConfigurationError(
             f"--database {alias!r} is not in settings.DATABASES (known aliases: {known})"
         )
-    return copy.deepcopy(dict(connections.settings[alias]))
+    return copy.deepcopy(dict(current[alias]))
 
 
 @contextlib.contextmanager
@@ -75,6 +81,7 @@ def connections_pointed_at(info: ConnectionInfo, alias: str = DEFAULT_DB_ALIAS) 
     saved = {name: connections.settings[name] for name in list(connections.settings)}
     if alias not in saved:
         original_settings(alias)  # raises the precise error
+    _PROJECT_SETTINGS.append(saved)
     try:
         raw: dict[str, dict[str, Any]] = {}
         for name, conf in saved.items():
@@ -96,6 +103,7 @@ def connections_pointed_at(info: ConnectionInfo, alias: str = DEFAULT_DB_ALIAS) 
             connections.settings[name] = configured[name]
         yield connections[alias]
     finally:
+        _PROJECT_SETTINGS.pop()
         for name, conf in saved.items():
             _drop_connection(name)
             connections.settings[name] = conf
