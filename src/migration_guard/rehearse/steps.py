@@ -7,21 +7,16 @@ of the previous release that failed (with PostgreSQL's error) and every table
 where a query waited past the threshold. A plan passes only when there is none.
 
 The migrations of one plan ship in one release, so the planner rehearses them as
-one change. :func:`rehearse_steps` does the same for a sequence of releases (a
-step: the migrations of one release), each audited after the steps before it, so
-that the previous release of each step is the code of the step before.
+one change.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ..findings import QUERY_WORDS
 
 if TYPE_CHECKING:
-    from ..conf import Config
-    from ..discovery import Key
     from ..results import AuditReport
 
 
@@ -66,43 +61,3 @@ def previous_release_problems(report: AuditReport) -> list[str]:
                     + ("; the lock queue formed" if traffic.lock_queue else "")
                 )
     return out
-
-
-def rehearse_steps(
-    steps: Sequence[Sequence[Key]],
-    config: Config,
-    *,
-    database: str = "default",
-    manage: str = "python manage.py",
-) -> list[str]:
-    """Audit each step (migrations deployed together) with ``--rehearse``, in order.
-
-    Each step is its own change: every migration before it, earlier steps
-    included, is its base, and its previous release is the state after the step
-    before. Returns the problems of every step (empty: the previous release got
-    through the whole plan), failed migrations included.
-    """
-    from ..discovery import Selection
-    from ..engine import AuditRequest, run_audit
-
-    rehearsing = config.replace(rehearse=True, trace=True)
-    problems: list[str] = []
-    for number, step in enumerate(steps, start=1):
-        if not step:
-            continue
-        report = run_audit(
-            AuditRequest(
-                selection=Selection(keys=tuple(step)),
-                config=rehearsing,
-                database=database,
-                manage=manage,
-            )
-        )
-        prefix = f"step {number}: " if len(steps) > 1 else ""
-        for migration in report.migrations:
-            if migration.error:
-                problems.append(
-                    f"{prefix}{migration.app_label}.{migration.name} failed: {migration.error}"
-                )
-        problems.extend(prefix + line for line in previous_release_problems(report))
-    return problems
