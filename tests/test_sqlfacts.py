@@ -1144,3 +1144,22 @@ def test_split_gives_back_statements(splitter, statements: list[str], sep: str) 
     sql = sep.join(statements)
     assert sf.split(sql) == statements
     assert [s.kind for s in sf.parse(sql)] == [sf.parse_one(s).kind for s in statements]
+
+
+@pytest.mark.parametrize(
+    ("sql", "builds"),
+    [
+        ('CREATE INDEX "i" ON "t" ("a")', True),
+        ('CREATE UNIQUE INDEX "i" ON "t" ("a")', True),
+        ('CREATE INDEX CONCURRENTLY "i" ON "t" ("a")', False),
+        ('ALTER TABLE "t" ADD CONSTRAINT "u" UNIQUE ("a")', True),
+        ('ALTER TABLE "t" ADD CONSTRAINT "p" PRIMARY KEY ("a")', True),
+        ('ALTER TABLE "t" ADD CONSTRAINT "u" UNIQUE USING INDEX "i"', False),
+        ('ALTER TABLE "t" ADD COLUMN "b" integer UNIQUE', True),
+        ('ALTER TABLE "t" ADD CONSTRAINT "c" CHECK ("a" > 0)', False),
+        ('ALTER TABLE "t" ADD COLUMN "b" integer NULL', False),
+    ],
+)
+def test_builds_index(sql, builds):
+    (stmt,) = sf.parse(sql)
+    assert stmt.builds_index is builds

@@ -109,6 +109,17 @@ def connections_pointed_at(info: ConnectionInfo, alias: str = DEFAULT_DB_ALIAS) 
             connections.settings[name] = conf
 
 
+def cancel_query(wrapper: Any) -> None:
+    """Cancel the query a Django connection is running (safe from another thread)."""
+    raw = getattr(wrapper, "connection", None)
+    if raw is None:
+        return
+    cancel = getattr(raw, "cancel_safe", None) or getattr(raw, "cancel", None)
+    if cancel is not None:
+        with contextlib.suppress(Exception):
+            cancel()
+
+
 def _drop_connection(name: str) -> None:
     """Close and forget the connection object of ``name`` (without opening one)."""
     conn = getattr(connections._connections, name, None)  # type: ignore[attr-defined]

@@ -141,6 +141,23 @@ class SqlStatement:
     def is_ddl(self) -> bool:
         return self.kind not in (INSERT, UPDATE, DELETE, SELECT, SET, TRANSACTION, OTHER)
 
+    @property
+    def builds_index(self) -> bool:
+        """Builds an index while it holds its lock: CREATE INDEX without CONCURRENTLY, or a
+        UNIQUE / PRIMARY KEY added by ALTER TABLE (not USING an existing index)."""
+        if self.kind == CREATE_INDEX:
+            return not self.concurrently
+        return any(
+            (
+                action.kind == ADD_CONSTRAINT
+                and action.constraint_type in (UNIQUE, PRIMARY_KEY)
+                and not action.using_index
+            )
+            or action.inline_unique
+            or action.inline_primary_key
+            for action in self.actions
+        )
+
 
 # ---------------------------------------------------------------------------
 # Lexing

@@ -37,6 +37,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from .djangodb import cancel_query
+
 log = logging.getLogger(__name__)
 
 #: Seconds between heartbeats (``MIGRATION_GUARD_HEARTBEAT_SECONDS`` overrides it).
@@ -146,13 +148,7 @@ class Watchdog:
             )
 
     def _cancel_sql(self) -> None:
-        raw = getattr(self._connection(), "connection", None)
-        if raw is None:
-            return
-        cancel = getattr(raw, "cancel_safe", None) or getattr(raw, "cancel", None)
-        if cancel is not None:
-            with contextlib.suppress(Exception):
-                cancel()
+        cancel_query(self._connection())
 
 
 class _Timer(threading.Thread):

@@ -168,6 +168,11 @@ class Chain:
     #: False for operations carried over unchanged (nothing was unsafe).
     planned: bool = True
 
+    @classmethod
+    def left_alone(cls, strategy: str, index: int, why: str) -> Chain:
+        """No steps: the operation stays as it is, for the reason ``why`` (a summary note)."""
+        return cls(strategy=strategy, steps=[], index=index, planned=False, notes=[why])
+
 
 # -- planned output --------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from django.db.models import Field, Model
 
     from .context import PlanContext
+    from .strategies.base import FieldFacts
 
 # -- constraints ---------------------------------------------------------------------------
 
@@ -343,6 +344,29 @@ class Fill:
     @property
     def set_based(self) -> bool:
         return self.expression is not None
+
+    @classmethod
+    def null_rows_of(
+        cls,
+        plan: PlanContext,
+        facts: FieldFacts,
+        expression: str | None,
+        value_source: str | None = None,
+        value_imports: tuple[str, ...] = (),
+    ) -> Fill:
+        """Fill the rows where ``facts``' column is still NULL."""
+        return cls(
+            app_label=facts.app_label,
+            model_class=facts.model_class,
+            field_name=facts.name,
+            table=facts.table,
+            column=facts.column,
+            key=facts.pk_columns,
+            expression=expression,
+            todo=f"{plan.quote(facts.column)} IS NULL",
+            value_source=value_source,
+            value_imports=value_imports,
+        )
 
 
 def sql_fill_expression(plan: PlanContext, default: Any, db_type: str) -> str | None:

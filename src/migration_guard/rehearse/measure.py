@@ -117,22 +117,7 @@ def work_on(record: MigrationRecord, op: OperationRecord, table: str) -> tuple[s
 
 
 def _builds_index(facts: sqlfacts.SqlStatement, tables: set[str]) -> bool:
-    if facts.table not in tables:
-        return False
-    if facts.kind == sqlfacts.CREATE_INDEX:
-        return not facts.concurrently
-    for action in facts.actions:
-        if (
-            (
-                action.kind == sqlfacts.ADD_CONSTRAINT
-                and action.constraint_type in (sqlfacts.UNIQUE, sqlfacts.PRIMARY_KEY)
-                and not action.using_index
-            )
-            or action.inline_unique
-            or action.inline_primary_key
-        ):
-            return True
-    return False
+    return facts.table in tables and facts.builds_index
 
 
 def estimate(

@@ -55,6 +55,7 @@ from typing import Any
 from django.db import DatabaseError, InterfaceError, OperationalError, transaction
 from django.db.models import NOT_PROVIDED, F
 
+from ..djangodb import cancel_query
 from .values import NoValue, Values, is_unique, skipped
 
 log = logging.getLogger(__name__)
@@ -470,13 +471,7 @@ class Worker(threading.Thread):
 
     def cancel(self) -> None:
         """Cancel the query this worker is waiting for (from another thread)."""
-        raw = getattr(self.wrapper, "connection", None)
-        if raw is None:
-            return
-        cancel = getattr(raw, "cancel_safe", None) or getattr(raw, "cancel", None)
-        if cancel is not None:
-            with contextlib.suppress(Exception):
-                cancel()
+        cancel_query(self.wrapper)
 
 
 def _usable(wrapper: Any) -> bool:

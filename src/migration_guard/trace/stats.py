@@ -339,22 +339,7 @@ def work_kind(finding: Finding) -> str | None:
 def _builds_index(finding: Finding) -> bool:
     if finding.rule in _INDEX_RULES:
         return True
-    for text in finding.sql:
-        for stmt in sqlfacts.parse(text):
-            if stmt.kind == sqlfacts.CREATE_INDEX and not stmt.concurrently:
-                return True
-            for action in stmt.actions:
-                if (
-                    (
-                        action.kind == sqlfacts.ADD_CONSTRAINT
-                        and action.constraint_type in (sqlfacts.UNIQUE, sqlfacts.PRIMARY_KEY)
-                        and not action.using_index
-                    )
-                    or action.inline_unique
-                    or action.inline_primary_key
-                ):
-                    return True
-    return False
+    return any(stmt.builds_index for text in finding.sql for stmt in sqlfacts.parse(text))
 
 
 def _mb(n: float) -> str:

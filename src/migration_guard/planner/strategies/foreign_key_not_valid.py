@@ -106,19 +106,7 @@ class ForeignKeyNotValid(Strategy):
         state = migrations.AlterField(model_name=op.model_name, name=op.name, field=op.field)
         steps: list[Step] = []
         if facts.index and not old.db_index:
-            pairs = field_index_sql(plan, model, facts.field)[:1]
-            steps.append(
-                build_step(
-                    plan,
-                    strategy=ID,
-                    slug=f"index_{facts.model_name}_{facts.name}",
-                    title=f"Build the index of {facts.label} CONCURRENTLY",
-                    why=text(ID, "index", table=facts.table, column=facts.column, name=pairs[0][2]),
-                    operations=list(build_ops(pairs, plan)),
-                    names=[pairs[0][2]],
-                    key=facts.key,
-                )
-            )
+            steps.append(_index_step(plan, model, facts))
         steps.append(
             Step(
                 strategy=ID,
@@ -143,16 +131,7 @@ class ForeignKeyNotValid(Strategy):
                 models=frozenset({facts.key}),
             )
         )
-        steps.append(
-            validate_step(
-                plan,
-                table=facts.table,
-                name=name,
-                key=facts.key,
-                slug=f"validate_{facts.model_name}_{facts.name}_fk",
-                to_table=target,
-            )
-        )
+        steps.append(_validate_step(plan, facts, name, target))
         return Chain(strategy=ID, steps=steps, index=ctx.index)
 
     def field_followups(self, ctx: OpContext, facts: FieldFacts) -> FieldPart | None:
@@ -173,29 +152,8 @@ class ForeignKeyNotValid(Strategy):
         ]
         steps: list[Step] = []
         if facts.index and not facts.unique:
-            pairs = field_index_sql(plan, model, field)[:1]
-            steps.append(
-                build_step(
-                    plan,
-                    strategy=ID,
-                    slug=f"index_{facts.model_name}_{facts.name}",
-                    title=f"Build the index of {facts.label} CONCURRENTLY",
-                    why=text(ID, "index", table=facts.table, column=facts.column, name=pairs[0][2]),
-                    operations=list(build_ops(pairs, plan)),
-                    names=[pairs[0][2]],
-                    key=facts.key,
-                )
-            )
-        steps.append(
-            validate_step(
-                plan,
-                table=facts.table,
-                name=name,
-                key=facts.key,
-                slug=f"validate_{facts.model_name}_{facts.name}_fk",
-                to_table=target,
-            )
-        )
+            steps.append(_index_step(plan, model, facts))
+        steps.append(_validate_step(plan, facts, name, target))
         return FieldPart(inline=inline, steps=steps, locks=frozenset({facts.table, target}))
 
 
@@ -212,4 +170,30 @@ def _constraint_added(ctx: OpContext) -> bool:
         and not getattr(old, "db_constraint", True)
         and db_kwargs_differ(old, new) <= {"db_constraint", "db_index"}
         and not (new.unique and not old.unique)
+    )
+
+
+def _index_step(plan: PlanContext, model: DjangoModel, facts: FieldFacts) -> Step:
+    """The foreign key's index, built CONCURRENTLY before the constraint is added."""
+    pairs = field_index_sql(plan, model, facts.field)[:1]
+    return build_step(
+        plan,
+        strategy=ID,
+        slug=f"index_{facts.model_name}_{facts.name}",
+        title=f"Build the index of {facts.label} CONCURRENTLY",
+        why=text(ID, "index", table=facts.table, column=facts.column, name=pairs[0][2]),
+        operations=list(build_ops(pairs, plan)),
+        names=[pairs[0][2]],
+        key=facts.key,
+    )
+
+
+def _validate_step(plan: PlanContext, facts: FieldFacts, name: str, target: str) -> Step:
+    return validate_step(
+        plan,
+        table=facts.table,
+        name=name,
+        key=facts.key,
+        slug=f"validate_{facts.model_name}_{facts.name}_fk",
+        to_table=target,
     )

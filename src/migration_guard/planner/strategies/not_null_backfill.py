@@ -177,7 +177,6 @@ class NotNullBackfill(Strategy):
         """Set-based where PostgreSQL computes the value (a volatile database default,
         ``uuid.uuid4``...), else in Python per row with the field's callable."""
         op = ctx.operation
-        q = ctx.plan.quote
         expression = None
         value_source = None
         imports: tuple[str, ...] = ()
@@ -195,17 +194,8 @@ class NotNullBackfill(Strategy):
             if expression is None:
                 source, found = MigrationWriter.serialize(auto)
                 value_source, imports = source, tuple(sorted(found))
-        return Fill(
-            app_label=facts.app_label,
-            model_class=facts.model_class,
-            field_name=facts.name,
-            table=facts.table,
-            column=facts.column,
-            key=facts.pk_columns,
-            expression=expression,
-            todo=f"{q(facts.column)} IS NULL",
-            value_source=value_source,
-            value_imports=imports,
+        return Fill.null_rows_of(
+            ctx.plan, facts, expression, value_source=value_source, value_imports=imports
         )
 
     def _backfill(

@@ -77,17 +77,13 @@ class RenameColumnExpandContract(Strategy):
         table = model._meta.db_table
         obstacles = copy_obstacles(model, old)
         if obstacles:
-            return Chain(
-                strategy=ID,
-                steps=[],
-                index=ctx.index,
-                planned=False,
-                notes=[
-                    f"{table}.{old.column} is renamed {new.column}, which breaks the previous "
-                    "release, and is left as it is: "
-                    + "; ".join(obstacles)
-                    + ". Keep the old name (db_column) or rebuild those by hand."
-                ],
+            return Chain.left_alone(
+                ID,
+                ctx.index,
+                f"{table}.{old.column} is renamed {new.column}, which breaks the previous "
+                "release, and is left as it is: "
+                + "; ".join(obstacles)
+                + ". Keep the old name (db_column) or rebuild those by hand.",
             )
         facts = field_facts(ctx, op.model_name, name, new)
         db_type = old.db_type(plan.connection)

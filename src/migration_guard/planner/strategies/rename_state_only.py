@@ -80,17 +80,13 @@ class RenameStateOnly(Strategy):
         if plan.changed_later(op.model_name, op.new_name, kinds=("alter", "rename")):
             # A later migration redefines the field written against the renamed column: with
             # the old column kept here, that migration would rename the column instead.
-            return Chain(
-                strategy=ID,
-                steps=[],
-                index=ctx.index,
-                planned=False,
-                notes=[
-                    f"{op.model_name}.{op.old_name} -> {op.new_name}: a later migration of the "
-                    "history changes the field again and was written for the renamed column; "
-                    "a state-only rename here would move the RENAME COLUMN into that migration. "
-                    "Carried over as it is: plan the rename where the field's history ends."
-                ],
+            return Chain.left_alone(
+                ID,
+                ctx.index,
+                f"{op.model_name}.{op.old_name} -> {op.new_name}: a later migration of the "
+                "history changes the field again and was written for the renamed column; "
+                "a state-only rename here would move the RENAME COLUMN into that migration. "
+                "Carried over as it is: plan the rename where the field's history ends.",
             )
         model_state = ctx.before.models[(ctx.app_label, op.model_name_lower)]
         old = ctx.model_before(op.model_name)._meta.get_field(op.old_name)
@@ -153,16 +149,12 @@ class RenameStateOnly(Strategy):
     def _model(self, ctx: OpContext) -> Chain:
         op = ctx.operation
         if ctx.plan.changed_later(op.new_name, kinds=("rename",)):
-            return Chain(
-                strategy=ID,
-                steps=[],
-                index=ctx.index,
-                planned=False,
-                notes=[
-                    f"model {op.old_name} -> {op.new_name}: a later migration of the history "
-                    "renames it or its table again; a state-only rename here would move the "
-                    "table rename into that migration. Carried over as it is."
-                ],
+            return Chain.left_alone(
+                ID,
+                ctx.index,
+                f"model {op.old_name} -> {op.new_name}: a later migration of the history "
+                "renames it or its table again; a state-only rename here would move the "
+                "table rename into that migration. Carried over as it is.",
             )
         old = ctx.model_before(op.old_name)
         new = ctx.model_after(op.new_name)

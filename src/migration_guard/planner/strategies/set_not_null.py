@@ -159,15 +159,10 @@ class SetNotNull(Strategy):
         expression: str | None = "%s"
         if callable(default):
             expression = sql_fill_expression(ctx.plan, default, facts.db_type)
-        return Fill(
-            app_label=facts.app_label,
-            model_class=facts.model_class,
-            field_name=facts.name,
-            table=facts.table,
-            column=facts.column,
-            key=facts.pk_columns,
-            expression=expression,
-            todo=f"{ctx.plan.quote(facts.column)} IS NULL",
+        return Fill.null_rows_of(
+            ctx.plan,
+            facts,
+            expression,
             value_source=None if expression not in (None, "%s") else source,
             value_imports=tuple(sorted(imports)),
         )

@@ -186,17 +186,13 @@ class TypeChangeExpandContract(Strategy):
         conn = plan.connection
         old_type, new_type = old.db_type(conn), new.db_type(conn)
         if obstacles:
-            return Chain(
-                strategy=ID,
-                steps=[],
-                index=ctx.index,
-                planned=False,
-                notes=[
-                    f"{model._meta.db_table}.{old.column} changes type {old_type} -> {new_type}, "
-                    "which rewrites the table, and is left as it is: "
-                    + "; ".join(obstacles)
-                    + ". Rebuild those on a new column by hand (expand/contract)."
-                ],
+            return Chain.left_alone(
+                ID,
+                ctx.index,
+                f"{model._meta.db_table}.{old.column} changes type {old_type} -> {new_type}, "
+                "which rewrites the table, and is left as it is: "
+                + "; ".join(obstacles)
+                + ". Rebuild those on a new column by hand (expand/contract).",
             )
         facts = field_facts(ctx, op.model_name, op.name, op.field)
         swap = plan.column_swap
