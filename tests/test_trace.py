@@ -6,6 +6,14 @@ independently of which rule reports the hazard.
 
 from __future__ import annotations
 
+import contextlib
+
+import pytest
+
+from migration_guard.collect import SCHEMA, ExecutedStatement
+from migration_guard.postgres.scratch import scratch_database
+from migration_guard.trace.observe import Tracer, take_snapshot
+
 from .harness import Migration
 
 ORDER = (
@@ -315,3 +323,78 @@ def test_table_renamed_earlier_in_the_migration_is_still_an_existing_table(make_
     assert table in rewrite.rewritten
     (index,) = app.findings(report, "add-index-non-concurrent")
     assert index.table == table
+
+
+# --- the tracer's shortcut: statements it does not query after ---------------------------
+
+PRE_EXISTING = """
+CREATE TABLE shop (id bigint PRIMARY KEY, name text);
+CREATE TABLE part (id bigint PRIMARY KEY, n int) PARTITION BY RANGE (id);
+CREATE TYPE mood AS (a int);
+INSERT INTO shop VALUES (1, 'a');
+"""
+
+#: (statement, may the tracer answer without the query?)
+STATEMENTS = [
+    ("CREATE TABLE bare (id bigint PRIMARY KEY, n int NOT NULL DEFAULT 0)", True),
+    ('CREATE INDEX "bare_n_ix" ON "bare" ("n")', True),
+    ("CREATE UNIQUE INDEX bare_n_uq ON bare (n) WHERE n > 0", True),
+    ("CREATE TABLE ref (id bigint PRIMARY KEY, shop_id bigint REFERENCES shop (id))", False),
+    ("CREATE TABLE copy (LIKE shop INCLUDING ALL)", False),
+    ("CREATE TABLE kid () INHERITS (shop)", False),
+    ("CREATE TABLE part_1 PARTITION OF part FOR VALUES FROM (0) TO (10)", False),
+    ("CREATE TABLE typed OF mood", False),
+    ("CREATE TABLE shop_copy AS SELECT * FROM shop", False),
+    ("CREATE INDEX shop_name_ix ON shop (name)", False),
+    ("SELECT count(*) FROM shop", None),  # an unobserved statement...
+    ("CREATE INDEX ref_shop_ix ON ref (shop_id)", False),  # ...so the next one is read
+    ("CREATE INDEX ref_id_ix ON ref (id)", True),
+]
+
+
+class _Connection:
+    """What the tracer asks of Django's connection, over a psycopg connection."""
+
+    def __init__(self, raw):
+        self.connection = raw
+        self.in_atomic_block = True
+
+    def ensure_connection(self):
+        pass
+
+
+@pytest.mark.parametrize("server", ["session", "embedded"])
+def test_statements_answered_without_the_query_read_what_the_query_reads(request, server):
+    """Whatever the tracer answers without its query after a statement equals what the
+    query reads, on two major versions: a bare CREATE TABLE, an index on a table the
+    change created; anything naming a relation that existed before, or following a
+    statement nobody observed, is read."""
+    pg = request.getfixturevalue("pg_server" if server == "session" else "embedded_server")
+    if pg is None:
+        pytest.skip("no second PostgreSQL major version available")
+    with contextlib.ExitStack() as stack:
+        info = stack.enter_context(scratch_database(pg, purpose="tracertest"))
+        raw = stack.enter_context(info.connect(autocommit=True))
+        raw.execute(PRE_EXISTING)
+        tracer = Tracer(info, take_snapshot(raw), fresh=True)
+        stack.callback(tracer.close)
+        connection = _Connection(raw)
+        raw.execute("BEGIN")
+        tracer.begin_migration(connection, None)
+        answered = []
+        for text, shortcut in STATEMENTS:
+            tracer.before_statement(connection)
+            raw.execute(text)
+            stmt = ExecutedStatement(sql=text, op_index=0, origin=SCHEMA)
+            if shortcut is None:
+                continue
+            without_query = not tracer.wants_observation(stmt, None)
+            assert without_query is shortcut, text
+            if shortcut:
+                answered.append(text)
+                read = tracer.observe(connection)
+                assert read == stmt.observation, text
+            else:
+                stmt.observation = tracer.observe(connection)
+        raw.execute("ROLLBACK")
+    assert len(answered) == 4

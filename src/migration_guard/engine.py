@@ -469,7 +469,8 @@ class _Run:
                     state = self._state_of(loader, applied)
                     results.append(self._base_failure(migration, exc))
                 continue
-            if snapshot is None or self.change.separately:
+            fresh = snapshot is None or self.change.separately
+            if fresh:
                 if self.seeder is not None:  # once per change; per migration when separately
                     together = [loader.graph.nodes[k] for k in plan if k in targets]
                     self.seeder.seed([migration] if self.change.separately else together, state)
@@ -496,7 +497,7 @@ class _Run:
             audited += 1
             if self.output is not None:
                 self.output.take()  # printed by the base: not about this migration
-            tracer = Tracer(self.info, snapshot) if self.config.trace else None
+            tracer = Tracer(self.info, snapshot, fresh=fresh) if self.config.trace else None
             traffic: Any = (
                 self.rehearsal.traffic(record, state)
                 if self.rehearsal is not None

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import re
 import threading
 import time
@@ -59,7 +60,10 @@ WHERE c.relkind IN ('r', 'p', 'i', 'I', 'm')
 #: After a statement: the relation locks the backend holds, and the file and scan count
 #: of those relations only. A statement can rewrite or scan a relation only under a lock,
 #: and locks are kept until the transaction ends, so nothing else can have changed; the
-#: query's cost follows what the transaction touched, not the size of the schema.
+#: query's cost follows what the transaction touched, not the size of the schema. The scan
+#: count is read with the function behind ``pg_stat_xact_user_tables.seq_scan``: the view
+#: aggregates every table of the database before filtering (three times the cost), and
+#: the oid floor leaves out what initdb created (the catalogs, information_schema).
 OBSERVE_QUERY = """
 WITH l AS (
   SELECT l.relation, l.mode FROM pg_locks l
@@ -71,8 +75,9 @@ UNION ALL
 SELECT 'f', c.oid::bigint, c.relfilenode::text FROM pg_class c
  WHERE c.oid IN (SELECT relation FROM l)
 UNION ALL
-SELECT 's', s.relid::bigint, s.seq_scan::text FROM pg_stat_xact_user_tables s
- WHERE s.relid IN (SELECT relation FROM l)
+SELECT 's', c.oid::bigint, pg_stat_get_xact_numscans(c.oid)::text FROM pg_class c
+ WHERE c.oid IN (SELECT relation FROM l) AND c.oid >= 16384
+   AND c.relkind IN ('r', 't', 'm', 'p')
 """
 
 #: At the start of a transaction: the locks already held, and every scan counter that is
@@ -83,8 +88,9 @@ SELECT 'l', l.relation::bigint, l.mode FROM pg_locks l
  WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted
    AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
 UNION ALL
-SELECT 's', s.relid::bigint, s.seq_scan::text FROM pg_stat_xact_user_tables s
- WHERE s.seq_scan > 0
+SELECT 's', c.oid::bigint, pg_stat_get_xact_numscans(c.oid)::text FROM pg_class c
+ WHERE c.oid >= 16384 AND c.relkind IN ('r', 't', 'm', 'p')
+   AND pg_stat_get_xact_numscans(c.oid) > 0
 """
 
 SAMPLE_QUERY = """
@@ -103,6 +109,8 @@ _OUTSIDE_TRANSACTION = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 _ACTIVE_SQL_TRANSACTION = "25001"
+#: Words of a ``CREATE TABLE`` that make it read or lock another relation.
+_CREATE_TABLE_READS = frozenset({"REFERENCES", "LIKE", "INHERITS", "PARTITION", "OF", "AS"})
 #: Statement kinds that are never wrapped in a transaction of ours.
 _KEEP_OUTSIDE = frozenset({sqlfacts.LOCK, sqlfacts.TRANSACTION, sqlfacts.SET})
 
@@ -142,6 +150,11 @@ class RelationSnapshot:
     @property
     def tables(self) -> frozenset[str]:
         return frozenset(r.name for r in self.relations.values() if not r.is_index)
+
+    @functools.cached_property
+    def names(self) -> frozenset[str]:
+        """Every relation's name (tables and indexes)."""
+        return frozenset(r.name for r in self.relations.values())
 
     def by_name(self, name: str | None) -> Relation | None:
         if not name:
@@ -188,13 +201,20 @@ def take_snapshot(cursor_owner: Any) -> RelationSnapshot:
 class Tracer(StatementHooks):
     """Statement hooks that observe Postgres; one per change being audited."""
 
-    def __init__(self, scratch: ConnectionInfo, snapshot: RelationSnapshot) -> None:
+    def __init__(
+        self, scratch: ConnectionInfo, snapshot: RelationSnapshot, *, fresh: bool = False
+    ) -> None:
         self.scratch = scratch
         self.snapshot = snapshot
+        #: The snapshot was read right before this migration: its files are current.
+        self._fresh = fresh
         self._held: set[tuple[int, str]] = set()
         self._scans: dict[int, int] = {}
         self._need_baseline = True
         self._files: dict[int, int] = dict(snapshot.filenodes)
+        #: Statements run in the transaction, and how many had run at the last reading.
+        self._statements = 0
+        self._observed_at = 0
         self._sampler: psycopg.Connection[Any] | None = None
 
     # -- StatementHooks ---------------------------------------------------------
@@ -206,7 +226,8 @@ class Tracer(StatementHooks):
         """
         self._new_transaction()
         connection.ensure_connection()
-        self._files.update(self._filenodes(connection.connection))
+        if not self._fresh:
+            self._files.update(self._filenodes(connection.connection))
 
     def _filenodes(self, conn: Any) -> dict[int, int]:
         rows = conn.execute(
@@ -219,9 +240,50 @@ class Tracer(StatementHooks):
     def before_statement(self, connection: Any) -> None:
         if self._need_baseline:
             self._baseline(connection)
+        self._statements += 1
 
     def wants_observation(self, stmt: ExecutedStatement, op: OperationRecord | None) -> bool:
-        return stmt.origin in (SCHEMA, DEFERRED)
+        if stmt.origin not in (SCHEMA, DEFERRED):
+            return False
+        if self._touches_only_new_relations(stmt):
+            # What the query would read, known without it: nothing on a relation that
+            # existed before the change.
+            stmt.observation = Observation(held=self._held_names())
+            return False
+        return True
+
+    def _touches_only_new_relations(self, stmt: ExecutedStatement) -> bool:
+        """A ``CREATE TABLE`` or ``CREATE INDEX`` that can lock no relation the change found.
+
+        A table created bare (no ``REFERENCES``, ``LIKE``, ``INHERITS``, ``PARTITION
+        OF``, ``OF`` type or ``AS`` query: each of those reads or locks another
+        relation), or an index on a table that did not exist before the change
+        (building it scans that table alone). Anything else, or a name the change
+        found, is observed.
+        """
+        facts = stmt.facts
+        if facts.kind not in (sqlfacts.CREATE_TABLE, sqlfacts.CREATE_INDEX) or facts.concurrently:
+            return False
+        if self._statements != self._observed_at + 1:
+            return False  # another statement ran unobserved since: the query reads its locks
+        if not facts.table or facts.table in self.snapshot.names:
+            return False
+        if facts.index and facts.index in self.snapshot.names:
+            return False
+        words = {
+            text.upper()
+            for kind, text in sqlfacts.tokens(stmt.sql)
+            if kind == "ident" or (kind == "op" and text == ";")
+        }
+        if ";" in words:  # more than one statement
+            return False
+        if facts.kind == sqlfacts.CREATE_TABLE:
+            return not words & _CREATE_TABLE_READS
+        return True
+
+    def _held_names(self) -> tuple[tuple[str, str], ...]:
+        rels = self.snapshot.relations
+        return tuple(sorted((rels[oid].name, mode) for oid, mode in self._held))
 
     def observe(self, connection: Any) -> Observation | None:
         raw = connection.connection
@@ -290,6 +352,7 @@ class Tracer(StatementHooks):
         from here; nothing is flushed while a transaction is open.
         """
         self._need_baseline = False
+        self._observed_at = self._statements
         rels = self.snapshot.relations
         rows = connection.connection.execute(BASELINE_QUERY, prepare=True).fetchall()
         for kind, oid, value in rows:
@@ -301,6 +364,7 @@ class Tracer(StatementHooks):
                 self._scans[oid] = int(value)
 
     def _digest(self, rows: Iterable[tuple[str, int, str]]) -> Observation:
+        self._observed_at = self._statements
         rels = self.snapshot.relations
         held: set[tuple[int, str]] = set()
         rewrites: list[str] = []
@@ -327,7 +391,7 @@ class Tracer(StatementHooks):
             locks=tuple((rels[oid].name, mode) for oid, mode in new),
             rewrites=tuple(sorted(rewrites)),
             scans=tuple(sorted(scans)),
-            held=tuple(sorted((rels[oid].name, mode) for oid, mode in self._held)),
+            held=self._held_names(),
         )
 
     # -- outside a transaction: a second connection watches -------------------------
