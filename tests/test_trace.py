@@ -7,9 +7,11 @@ independently of which rule reports the hazard.
 from __future__ import annotations
 
 import contextlib
+import gc
 
 import pytest
 
+from migration_guard import engine
 from migration_guard.collect import SCHEMA, ExecutedStatement
 from migration_guard.postgres.scratch import scratch_database
 from migration_guard.trace.observe import Tracer, take_snapshot
@@ -398,3 +400,29 @@ def test_statements_answered_without_the_query_read_what_the_query_reads(request
                 stmt.observation = tracer.observe(connection)
         raw.execute("ROLLBACK")
     assert len(answered) == 4
+
+
+def test_the_collector_is_given_back_as_the_audit_found_it(make_app, pg_url, monkeypatch):
+    """The audit spares the garbage collector while it applies a history
+    (engine.fewer_collections); an in-process caller gets its own settings back."""
+    app = make_app([ORDER], ["migrations.AddField('order', 'note', models.TextField(null=True))"])
+    before = gc.get_threshold()
+    gc.set_threshold(900, 7, 9)
+    try:
+        frozen = gc.get_freeze_count()
+        seen = []
+        original = engine._Run.execute
+
+        def execute(self, *args, **kwargs):
+            seen.append((gc.get_threshold(), gc.get_freeze_count()))
+            return original(self, *args, **kwargs)
+
+        monkeypatch.setattr(engine._Run, "execute", execute)
+        report = app.audit(database_url=pg_url)
+        assert report.migrations[0].status == "audited"
+        (during,) = seen
+        assert during[0] == (900, 50, 9) and during[1] > frozen
+        assert gc.get_threshold() == (900, 7, 9)
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.set_threshold(*before)
