@@ -255,6 +255,7 @@ def test_no_room_for_the_cluster_is_an_error_saying_so(project):
     assert "Traceback" not in result.output
     assert "No space left on device" in result.stderr
     assert "The disk is full" in result.stderr and "TMPDIR" in result.stderr
+    assert f"live in a folder under {project.tmpdir} (TMPDIR)" in result.stderr
     assert postgres_processes_under(project.tmpdir) == []
     assert list(project.tmpdir.iterdir()) == []  # the mount point, seen from outside
 

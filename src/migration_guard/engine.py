@@ -574,12 +574,7 @@ class _Run:
                 trouble = "stopped"
         where = ""
         if isinstance(server, LocalCluster) and server.directory is not None:
-            where = (
-                f" It ran in {server.directory.parent} (TMPDIR): free space there or point "
-                "TMPDIR at a larger folder."
-                if trouble == _SERVER_TROUBLE["53100"]
-                else ""
-            )
+            where = " " + server.no_space_advice() if trouble == _SERVER_TROUBLE["53100"] else ""
             serious = [
                 line
                 for line in server.log_tail(200).splitlines()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import dataclasses
 import errno
 import glob
 import logging
@@ -252,24 +253,44 @@ def _is_our_folder(path: Path) -> bool:
     return stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and not st.st_mode & 0o022
 
 
+def _pid_namespace() -> str:
+    """Our pid namespace ("-" when unknown): a pid means nothing outside its namespace."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return "-"
+
+
 def sweep_stale_dirs(parent: Path | None = None) -> list[Path]:
     """Remove our folders whose owning process is gone (it was killed outright).
 
+    ``parent`` None: every folder a cluster may be in (:func:`cluster_parents`).
     Only folders named with our prefix, owned by us, writable by nobody else
-    and holding our owner file are touched. A server still running from such a
-    folder is sent SIGQUIT only when it is proven to be the one we started
-    there: the pid and the kernel's start time we recorded (in that folder,
-    which only we can write) still match a live process.
+    and holding our owner file are touched, and only when the owner's pid was
+    recorded in our pid namespace (a folder shared with another container, as
+    /dev/shm is with ``--ipc=host``, may belong to a live process we cannot
+    see). A server still running from such a folder is sent SIGQUIT only when
+    it is proven to be the one we started there: the pid and the kernel's
+    start time we recorded (in that folder, which only we can write) still
+    match a live process.
     """
-    parent = parent or Path(tempfile.gettempdir())
+    removed: list[Path] = []
+    for folder in [parent] if parent is not None else cluster_parents():
+        removed += _sweep(folder)
+    return removed
+
+
+def _sweep(parent: Path) -> list[Path]:
     removed: list[Path] = []
     for path in parent.glob(TEMP_PREFIX + "*"):
         if not _is_our_folder(path):
             continue
-        owner = _read_own_file(path / _OWNER_FILE)
+        owner = (_read_own_file(path / _OWNER_FILE) or "").split()
         try:
-            pid = int((owner or "").strip())
-        except ValueError:
+            pid = int(owner[0])
+        except (IndexError, ValueError):
+            continue
+        if len(owner) > 1 and owner[1] != _pid_namespace():
             continue
         if _pid_alive(pid):
             continue
@@ -294,11 +315,148 @@ def _stop_recorded_server(folder: Path) -> None:
         time.sleep(0.05)
 
 
-def _short_tempdir() -> Path:
-    base = Path(tempfile.gettempdir())
+# --- where the cluster lives -------------------------------------------------------------
+
+#: Names the folder throwaway clusters go in, before TMPDIR and the memory filesystem.
+CLUSTER_DIR_VARIABLE = "MIGRATION_GUARD_CLUSTER_DIR"
+#: The memory filesystem tried when neither that nor TMPDIR is set.
+MEMORY_DIR = Path("/dev/shm")
+#: Least free room on the memory filesystem for a cluster to go there. Docker gives a
+#: container a 64 MB /dev/shm: too small (the data directory of an audit is 40-60 MB
+#: and its WAL grows while migrations run), so the temporary folder is used there.
+MEMORY_FLOOR = 512 * 1024 * 1024
+#: ... and at least this many times the size of the cached data directory restored.
+MEMORY_FACTOR = 3
+_TMPDIR_VARIABLES = ("TMPDIR", "TEMP", "TMP")  # the ones tempfile.gettempdir() reads
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterParent:
+    """The folder a throwaway cluster's folder is created in, and why it was chosen."""
+
+    path: Path
+    #: How it was chosen, for messages: "(TMPDIR)", "(a memory filesystem)"...
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path} ({self.reason})"
+
+
+def _short(base: Path) -> Path:
+    """``base``, or /tmp when ``base`` is too long for the path of a Unix socket in it."""
     if len(str(base)) > _MAX_SOCKET_DIR - 30 and Path("/tmp").is_dir():
-        base = Path("/tmp")
+        return Path("/tmp")
     return base
+
+
+def _temp_parent() -> ClusterParent:
+    explicit = any(os.environ.get(name) for name in _TMPDIR_VARIABLES)
+    base = Path(tempfile.gettempdir())
+    path = _short(base)
+    if path != base:
+        return ClusterParent(path, f"{base} is too long for a socket path")
+    return ClusterParent(path, "TMPDIR" if explicit else "the temporary folder")
+
+
+def _mount_type(path: Path) -> str | None:
+    """The filesystem type of the mount ``path`` is on (None when unknown: no /proc)."""
+    try:
+        mounts = Path("/proc/self/mounts").read_text()
+    except OSError:
+        return None
+    best, kind = "", None
+    target = str(path)
+    for line in mounts.splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        # spaces, tabs, newlines and backslashes in mount points are octal escapes
+        point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[1])
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best):  # the last of stacked mounts wins
+            best, kind = point, fields[2]
+    return kind
+
+
+def _free_bytes(path: Path) -> int:
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+def memory_dir_unusable(
+    path: Path,
+    needed: int = 0,
+    run_as: pwd.struct_passwd | None = None,
+    floor: int = MEMORY_FLOOR,
+) -> str | None:
+    """Why throwaway clusters should not go in ``path``; None when it will do.
+
+    It must be a folder on a tmpfs, owned by root or us, that we can write and
+    the server's account (``run_as``) can pass through; writable by others only
+    with the sticky bit (like /tmp, so nobody else can rename or remove our
+    folder); with ``floor`` bytes free and three times ``needed`` (a cached data
+    directory to restore).
+    """
+    try:
+        resolved = path.resolve(strict=True)
+        st = os.stat(resolved)
+    except OSError as exc:
+        return f"{path}: {exc.strerror or exc}"
+    if not stat.S_ISDIR(st.st_mode):
+        return f"{path} is not a folder"
+    kind = _mount_type(resolved)
+    if kind != "tmpfs":
+        return f"{path} is not a tmpfs ({kind or 'unknown filesystem'})"
+    if st.st_uid not in (0, os.geteuid()):
+        return f"{path} belongs to uid {st.st_uid}"
+    if st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX:
+        return f"{path} is writable by others and not sticky"
+    if not os.access(resolved, os.W_OK | os.X_OK):
+        return f"{path} is not writable by us"
+    if run_as is not None and not _traversable_by(resolved, run_as):
+        return f"{run_as.pw_name} cannot reach {path}"
+    try:
+        free = _free_bytes(resolved)
+    except OSError as exc:
+        return f"{path}: {exc.strerror or exc}"
+    wanted = max(floor, MEMORY_FACTOR * needed)
+    if free < wanted:
+        return f"{path} has {free // 2**20} MB free, fewer than {wanted // 2**20} MB"
+    return None
+
+
+def cluster_parent(needed: int = 0, run_as: pwd.struct_passwd | None = None) -> ClusterParent:
+    """The folder the throwaway cluster's folder goes in.
+
+    ``MIGRATION_GUARD_CLUSTER_DIR`` when set; else TMPDIR when set (or TEMP,
+    TMP: what :func:`tempfile.gettempdir` reads); else the memory filesystem
+    (/dev/shm) when :func:`memory_dir_unusable` finds nothing against it
+    (``needed``: bytes of the cached data directory to restore; ``run_as``: the
+    server's account); else the temporary folder. A folder too long for a Unix
+    socket path in it is replaced by /tmp, as before.
+    """
+    override = os.environ.get(CLUSTER_DIR_VARIABLE)
+    if override:
+        path = _short(Path(override))
+        why = CLUSTER_DIR_VARIABLE if path == Path(override) else f"{override} is too long"
+        return ClusterParent(path, why)
+    temp = _temp_parent()
+    if any(os.environ.get(name) for name in _TMPDIR_VARIABLES):
+        return temp
+    why_not = memory_dir_unusable(MEMORY_DIR, needed, run_as)
+    if why_not is None:
+        return ClusterParent(MEMORY_DIR, "a memory filesystem")
+    log.debug("throwaway cluster not in memory: %s", why_not)
+    return temp
+
+
+def cluster_parents() -> list[Path]:
+    """Every folder a cluster's folder may be in: the ones the stale-folder sweep visits."""
+    found: list[Path] = []
+    for parent in (cluster_parent().path, MEMORY_DIR, _temp_parent().path):
+        if parent not in found and parent.is_dir():
+            found.append(parent)
+    return found
 
 
 def _forced_settings(major: int) -> dict[str, str]:
@@ -376,6 +534,7 @@ class LocalCluster:
         self._settings = {**SERVER_SETTINGS, **(extra_settings or {})}
         self._on_started = on_started
         self._dir: Path | None = None
+        self._parent: ClusterParent | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._info: ConnectionInfo | None = None
         self._version: int | None = None
@@ -417,15 +576,24 @@ class LocalCluster:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
 
+    @property
+    def parent(self) -> ClusterParent:
+        """The folder the cluster's folder is (or would be) in, and why."""
+        return self._parent or cluster_parent()
+
+    def no_space_advice(self) -> str:
+        """What to do when the cluster's filesystem is full, naming it."""
+        return _no_space_hint(self.parent).strip()
+
     def __enter__(self) -> LocalCluster:
         try:
             self._start()
         except OSError as exc:  # a full disk, a folder we may not write...
-            where = self._dir.parent if self._dir is not None else _short_tempdir()
+            where = self.parent
             self._cleanup()
             raise ProviderError(
-                f"cannot set up a throwaway PostgreSQL cluster in {where}: {exc}."
-                + (_NO_SPACE_HINT if exc.errno == errno.ENOSPC else "")
+                f"cannot set up a throwaway PostgreSQL cluster in {where.path}: {exc}."
+                + (_no_space_hint(where) if exc.errno == errno.ENOSPC else "")
             ) from exc
         except BaseException:
             self._cleanup()
@@ -442,13 +610,16 @@ class LocalCluster:
         return self._dir / _CLUSTER
 
     def _start(self) -> None:
-        sweep_stale_dirs(_short_tempdir())
+        sweep_stale_dirs()
+        needed = _tree_bytes(self._data_source) if self._data_source is not None else 0
         with shielded():
             # Registered before anything can interrupt us, so cleanup always knows
             # what to give back and what to remove.
             self._account = account.acquire()
-            self._dir = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=_short_tempdir()))
-            (self._dir / _OWNER_FILE).write_text(str(os.getpid()))
+            entry = self._account.entry if self._account is not None else None
+            self._parent = cluster_parent(needed, entry)
+            self._dir = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=self._parent.path))
+            (self._dir / _OWNER_FILE).write_text(f"{os.getpid()} {_pid_namespace()}\n")
         run_as = self._account
         self._bindir_in_use = self.bindir
         os.mkdir(self._cluster, 0o700)
@@ -460,7 +631,8 @@ class LocalCluster:
                 raise ProviderError(
                     f"PostgreSQL runs as {run_as.name!r} (it refuses root), and that user "
                     f"cannot reach {self._dir.parent}: make the folder searchable "
-                    f"(chmod o+x) or point TMPDIR at one it can reach, such as /tmp."
+                    f"(chmod o+x) or point {CLUSTER_DIR_VARIABLE} or TMPDIR at one it can "
+                    "reach, such as /tmp."
                 )
             if not _traversable_by(self.bindir, run_as.entry):
                 self._bindir_in_use = self._private_copy_of_binaries()
@@ -527,7 +699,7 @@ class LocalCluster:
             output = (stderr or stdout).strip()
             raise ProviderError(
                 f"initdb failed (exit {init.returncode}) with {bindir / 'initdb'}:\n{output}"
-                + ("\n" + _NO_SPACE_HINT.strip() if "No space left on device" in output else "")
+                + ("\n" + self.no_space_advice() if "No space left on device" in output else "")
             )
 
     @contextlib.contextmanager
@@ -569,7 +741,7 @@ class LocalCluster:
         reader.join(30)
         if code != 0:
             text = errors.decode("utf-8", "replace")
-            raise ProviderError(f"{what} failed (tar exit {code}): {_summary(text)}")
+            raise ProviderError(f"{what} failed (tar exit {code}): {_summary(text, self.parent)}")
 
     def _copy_data_in(self, source: Path) -> None:
         """Start from a saved data directory (a cached base state) instead of initdb.
@@ -718,6 +890,7 @@ class LocalCluster:
             if held is not None:
                 held.kill_leftovers()  # nothing of the server's account writes there any more
             directory, self._dir = self._dir, None
+            self._parent = None
             self._info = None
             if directory is not None:
                 _remove(directory)
@@ -739,13 +912,26 @@ def _remove(directory: Path, attempts: int = 50) -> None:
     log.warning("could not remove %s", directory)
 
 
-_NO_SPACE_HINT = (
-    " The disk is full: free space there, or point TMPDIR at a folder with a few hundred "
-    "MB free (the cluster, its socket and log live in a folder under TMPDIR)."
-)
+def _no_space_hint(parent: ClusterParent) -> str:
+    return (
+        f" The disk is full: the cluster, its socket and log live in a folder under "
+        f"{parent}. Free space there, or point {CLUSTER_DIR_VARIABLE} (or TMPDIR) at a "
+        "folder with a few hundred MB free."
+    )
 
 
-def _summary(text: str) -> str:
+def _tree_bytes(root: Path) -> int:
+    """Bytes of the regular files under ``root`` (0 when it cannot be read)."""
+    total = 0
+    with contextlib.suppress(OSError):
+        for folder, _dirs, files in os.walk(root):
+            for name in files:
+                with contextlib.suppress(OSError):
+                    total += os.lstat(os.path.join(folder, name)).st_size
+    return total
+
+
+def _summary(text: str, parent: ClusterParent) -> str:
     """The first line of a tool's error output, how many more, and a hint for a full disk."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if not lines:
@@ -753,7 +939,7 @@ def _summary(text: str) -> str:
     full = [line for line in lines if "No space left on device" in line]
     first = (full or lines)[0][:300]
     more = f" (and {len(lines) - 1} more lines)" if len(lines) > 1 else ""
-    hint = _NO_SPACE_HINT if full else ""
+    hint = _no_space_hint(parent) if full else ""
     return f"{first}{more}.{hint}"
 
 
