@@ -74,6 +74,9 @@ SERVER_SETTINGS: dict[str, str] = {
     "checkpoint_timeout": "30min",
     "log_min_messages": "warning",
     "TimeZone": "UTC",
+    # Dynamic shared memory as files of the data directory, not /dev/shm segments: they
+    # go with the folder even when the server is killed outright.
+    "dynamic_shared_memory_type": "mmap",
 }
 
 #: Folders where distributions and installers put PostgreSQL, newest first per glob.
