@@ -20,7 +20,7 @@ read and write only folders we alone own, never following a link.
 
 from __future__ import annotations
 
-import io
+import errno
 import os
 import stat
 import tarfile
@@ -95,26 +95,74 @@ def walk(root: Path) -> Iterator[tuple[PurePosixPath, os.stat_result]]:
 def pack(source: Path, stream: BinaryIO) -> None:
     """Write ``source`` (a data directory in a folder we own) to ``stream`` as tar.
 
-    Configuration and signal files are left out and ours are added.
+    Configuration and signal files are left out and ours are added. The
+    headers are written here (POSIX ustar; PAX only for a name too long for
+    it) and the files' bytes go from file to stream in the kernel where the
+    stream is a pipe or a file: a warm audit restores some 1,500 files, and
+    the general-purpose writer of :mod:`tarfile` spent five times as long.
     """
-    with tarfile.open(fileobj=stream, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-        tar.addfile(_info(TOP, directory=True))
-        for relative, info in walk(source):
-            if excluded(relative):
-                continue
-            name = f"{TOP}/{relative}"
-            if stat.S_ISDIR(info.st_mode):
-                tar.addfile(_info(name, directory=True))
-                continue
-            fd = os.open(source / relative, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-            with os.fdopen(fd, "rb") as handle:
-                st = os.fstat(handle.fileno())
-                if not stat.S_ISREG(st.st_mode):  # pragma: no cover - changed under our feet
-                    raise UnsafeEntry(f"{relative} changed while it was read")
-                tar.addfile(_info(name, size=st.st_size), handle)
-        for name, text in CONFIG_FILES.items():
-            data = text.encode()
-            tar.addfile(_info(f"{TOP}/{name}", size=len(data)), io.BytesIO(data))
+    out = _Out(stream)
+    out.write(_header(TOP, directory=True))
+    for relative, info in walk(source):
+        if excluded(relative):
+            continue
+        name = f"{TOP}/{relative}"
+        if stat.S_ISDIR(info.st_mode):
+            out.write(_header(name, directory=True))
+            continue
+        fd = os.open(source / relative, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):  # pragma: no cover - changed under our feet
+                raise UnsafeEntry(f"{relative} changed while it was read")
+            out.write(_header(name, size=st.st_size))
+            out.copy(fd, st.st_size, relative)
+        finally:
+            os.close(fd)
+    for name, text in CONFIG_FILES.items():
+        data = text.encode()
+        out.write(_header(f"{TOP}/{name}", size=len(data)))
+        out.write(data + _padding(len(data)))
+    out.write(b"\0" * (2 * _BLOCK))  # the end of the archive
+    out.flush()
+
+
+_BLOCK = 512
+
+
+def _padding(size: int) -> bytes:
+    return b"\0" * (-size % _BLOCK)
+
+
+def _header(name: str, *, directory: bool = False, size: int = 0) -> bytes:
+    """The ustar header block of a folder (mode 700) or a file (600), owner 0, mtime 0."""
+    raw = name.encode("utf-8", "surrogateescape")
+    prefix = b""
+    if len(raw) > 100:
+        cut = raw.rfind(b"/", 0, 156)
+        if cut > 0 and len(raw) - cut - 1 <= 100:
+            prefix, raw = raw[:cut], raw[cut + 1 :]
+        else:  # too long for ustar: a PAX header carries it
+            info = _info(name, directory=directory, size=size)
+            return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+    if size >= 8**11:  # pragma: no cover - PostgreSQL's segments are 1 GB
+        info = _info(name, directory=directory, size=size)
+        return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+    block = bytearray(_BLOCK)
+    block[0 : len(raw)] = raw
+    block[100:108] = b"0000700\0" if directory else b"0000600\0"
+    block[108:116] = b"0000000\0"
+    block[116:124] = b"0000000\0"
+    block[124:136] = b"%011o\0" % (0 if directory else size)
+    block[136:148] = b"00000000000\0"
+    block[148:156] = b"        "
+    block[156] = ord("5" if directory else "0")
+    block[257:265] = b"ustar\x0000"
+    block[329:337] = b"0000000\0"
+    block[337:345] = b"0000000\0"
+    block[345 : 345 + len(prefix)] = prefix
+    block[148:156] = b"%06o\0 " % sum(block)
+    return bytes(block)
 
 
 def _info(name: str, *, directory: bool = False, size: int = 0) -> tarfile.TarInfo:
@@ -124,6 +172,63 @@ def _info(name: str, *, directory: bool = False, size: int = 0) -> tarfile.TarIn
     info.size = 0 if directory else size
     info.mtime = 0
     return info
+
+
+class _Out:
+    """The stream, written through its descriptor when it has one (a pipe, a file)."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        self.fd: int | None = None
+        try:
+            stream.flush()
+            self.fd = stream.fileno()
+        except (AttributeError, OSError, ValueError):
+            self.fd = None
+        self.pending = bytearray()
+
+    def write(self, data: bytes) -> None:
+        self.pending += data
+        if len(self.pending) >= 1 << 16:
+            self.flush()
+
+    def flush(self) -> None:
+        data = bytes(self.pending)
+        self.pending.clear()
+        if self.fd is None:
+            self.stream.write(data)
+            self.stream.flush()
+            return
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view) :]
+
+    def copy(self, fd: int, size: int, relative: PurePosixPath) -> None:
+        """``size`` bytes of ``fd`` and the padding to a whole block."""
+        left = size
+        if self.fd is not None and size > 1 << 14:
+            self.flush()
+            offset = 0
+            while left:
+                try:
+                    sent = os.sendfile(self.fd, fd, offset, left)
+                except OSError as exc:
+                    if exc.errno not in (errno.EINVAL, errno.ENOSYS) or offset:
+                        raise
+                    break  # no sendfile between these two: read and write below
+                if sent == 0:
+                    raise UnsafeEntry(f"{relative} changed while it was read")
+                offset += sent
+                left -= sent
+            if left:
+                os.lseek(fd, offset, os.SEEK_SET)
+        while left:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                raise UnsafeEntry(f"{relative} changed while it was read")
+            self.write(chunk)
+            left -= len(chunk)
+        self.write(_padding(size))
 
 
 def unpack(stream: BinaryIO, dest: Path) -> tuple[int, int]:
