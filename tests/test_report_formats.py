@@ -347,3 +347,26 @@ def test_renderers_never_mutate_or_depend_on_order_of_calls(monkeypatch):
     second = {fmt: render(report, fmt) for fmt in reversed(list(FORMATS))}
     assert first == second
     assert report == sample_report()
+
+
+def test_every_format_is_rendered_by_the_module_of_its_name_and_only_those_are_listed():
+    """``formats()`` names the renderers without importing them (a text report does
+    not pay for Markdown's template engine); importing every module of the package
+    registers exactly those names, each from the module of that name."""
+    import importlib
+    import pkgutil
+
+    import migration_guard.report as report_pkg
+
+    registered_by: dict[str, str] = {}
+    for module in pkgutil.iter_modules(report_pkg.__path__):
+        if module.name.startswith("_"):
+            continue
+        loaded = importlib.import_module(f"migration_guard.report.{module.name}")
+        for name, func in report_pkg._RENDERERS.items():
+            if func.__module__ == loaded.__name__:
+                registered_by[name] = module.name
+    assert sorted(registered_by) == report_pkg.formats()
+    assert all(name == module for name, module in registered_by.items())
+    with pytest.raises(ValueError, match="unknown report format 'yaml'"):
+        render(AuditReport(change="x", postgres=None, migrations=(), traced=False), "yaml")

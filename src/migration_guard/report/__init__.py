@@ -36,20 +36,20 @@ def register(name: str) -> Callable[[Renderer], Renderer]:
     return decorate
 
 
+#: The formats, each rendered by the module of its name (imported when asked for:
+#: the Markdown renderer's template engine is no cost of a text report).
+FORMATS = ("github", "gitlab", "json", "markdown", "sarif", "text")
+
+
 def formats() -> list[str]:
-    _load()
-    return sorted(_RENDERERS)
+    return list(FORMATS)
 
 
 def render(report: AuditReport, fmt: str, options: RenderOptions | None = None) -> str:
-    _load()
+    if fmt not in _RENDERERS:
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown report format {fmt!r}; known: {', '.join(FORMATS)}")
+        import importlib
+
+        importlib.import_module(f"{__name__}.{fmt}")
     return _RENDERERS[fmt](report, options or RenderOptions())
-
-
-def _load() -> None:
-    import importlib
-    import pkgutil
-
-    for module in pkgutil.iter_modules(__path__):
-        if not module.name.startswith("_"):
-            importlib.import_module(f"{__name__}.{module.name}")
