@@ -1163,3 +1163,28 @@ def test_split_gives_back_statements(splitter, statements: list[str], sep: str) 
 def test_builds_index(sql, builds):
     (stmt,) = sf.parse(sql)
     assert stmt.builds_index is builds
+
+
+def test_identifier_characters_are_letters_underscore_and_everything_beyond_ascii():
+    """PostgreSQL's identifier characters (scan.l's ident_start / ident_cont), over
+    every code point: the classes are spelled by what they exclude."""
+    import re
+
+    from migration_guard import sqlfacts
+
+    start = re.compile(sqlfacts._ID_START)
+    cont = re.compile(sqlfacts._ID_CONT)
+    ident_cont = re.compile(sqlfacts._IDENT_CONT)
+    wrong = []
+    for cp in range(0x110000):
+        ch = chr(cp)
+        beyond = cp > 0x7F
+        is_start = beyond or (ch.isascii() and (ch.isalpha() or ch == "_"))
+        is_cont = is_start or (ch.isdigit() and ch.isascii())
+        if (
+            bool(start.match(ch)) != is_start
+            or bool(cont.match(ch)) != is_cont
+            or bool(ident_cont.match(ch)) != (is_cont or ch == "$")
+        ):
+            wrong.append(hex(cp))
+    assert wrong == []
