@@ -24,7 +24,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from django.db import DEFAULT_DB_ALIAS, router
@@ -53,15 +53,17 @@ from .pgversion import PgFacts
 from .postgres import LocalCluster, PostgresOptions, open_server, version_text
 from .postgres.base import major_of
 from .postgres.scratch import scratch_database
-from .rehearse import Rehearsal, open_rehearsal
 from .results import AUDITED, FAILED, SKIPPED, AuditReport, MigrationResult, PostgresInfo
 from .routing import operation_routed, routed_to
 from .rules.migration_failed import MigrationFailed
 from .trace.observe import Tracer, take_snapshot, valid_not_null_checks
-from .trace.seed import Seeder
 from .trace.stats import StatsConnection, attach_sizes, open_stats
 from .trace.summary import observed_operations
 from .watchdog import Watchdog
+
+if TYPE_CHECKING:
+    from .rehearse import Rehearsal
+    from .trace.seed import Seeder
 
 log = logging.getLogger(__name__)
 
@@ -243,8 +245,11 @@ def run_audit(request: AuditRequest, progress: Progress = _noop) -> AuditReport:
                 stack.enter_context(sqlfacts.volatility_from(connection))
                 pg = _pg_facts(config, server.server_version, stats)
                 output = stack.enter_context(captured())
-                rehearsal = (
-                    stack.enter_context(
+                rehearsal = None
+                if config.rehearse:
+                    from .rehearse import open_rehearsal  # its workload: only when asked for
+
+                    rehearsal = stack.enter_context(
                         open_rehearsal(
                             config,
                             info,
@@ -254,9 +259,6 @@ def run_audit(request: AuditRequest, progress: Progress = _noop) -> AuditReport:
                             code_tables=request.code_tables,
                         )
                     )
-                    if config.rehearse
-                    else None
-                )
                 run = _Run(
                     request, change, order, connection, info, pg, lock_timeout, progress, rehearsal
                 )
@@ -422,7 +424,11 @@ class _Run:
         self.notes: list[str] = []
         #: What migration code prints goes here, taken per migration.
         self.output: Capture | None = None
-        self.seeder = Seeder(info, self.config.seed_rows) if self.config.seed_rows else None
+        self.seeder: Seeder | None = None
+        if self.config.seed_rows:
+            from .trace.seed import Seeder
+
+            self.seeder = Seeder(info, self.config.seed_rows)
         #: --rehearse: the previous release's traffic around each migration (rehearse/).
         self.rehearsal = rehearsal
         if rehearsal is not None:

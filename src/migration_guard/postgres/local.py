@@ -20,6 +20,7 @@ import ctypes
 import ctypes.util
 import dataclasses
 import errno
+import functools
 import glob
 import logging
 import os
@@ -560,9 +561,9 @@ class LocalCluster:
         version = version_text(self._version) if self._version else "?"
         return f"PostgreSQL {version} ({self.source}: throwaway cluster from {self.bindir})"
 
-    @property
+    @functools.cached_property
     def binary_major(self) -> int:
-        """Major version of the server binaries (known before starting)."""
+        """Major version of the server binaries (known before starting; asked once)."""
         return binary_version(self.bindir)[0]
 
     @property
