@@ -506,7 +506,7 @@ class _Run:
                 if self.seeder is not None:  # once per change; per migration when separately
                     together = [loader.graph.nodes[k] for k in plan if k in targets]
                     self.seeder.seed([migration] if self.change.separately else together, state)
-                snapshot = take_snapshot(self._raw())
+                snapshot = take_snapshot(self._raw(), snapshot)
                 lineage = Lineage(snapshot.tables)
                 if self.rehearsal is not None:
                     self.rehearsal.previous_release(state)  # the code still serving requests
