@@ -15,6 +15,7 @@ private cache folder, so that what an audit leaves behind can be checked:
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 import subprocess
@@ -212,6 +213,25 @@ class Project:
             raise AssertionError(f"migration_audit hung:\n{out}\n{err}") from None
         return Result(child.returncode, out, err, child.pid)
 
+    def base_entries(self) -> list[Path]:
+        """Cache entries of base states (not the fresh cluster saved after initdb), whole."""
+        return [p for p in self.cache_entries() if _manifest(p).get("migrations", 0) > 0]
+
+    def fresh_entries(self) -> list[Path]:
+        """Cache entries of fresh clusters (saved right after initdb), whole."""
+        return [p for p in self.cache_entries() if _manifest(p).get("migrations") == 0]
+
+    def cache_entries(self) -> list[Path]:
+        if not self.cache.is_dir():
+            return []
+        return sorted(p for p in self.cache.iterdir() if (p / "manifest.json").is_file())
+
+    def temporaries(self) -> list[Path]:
+        """Cache entries being written (or left by a writer that died)."""
+        if not self.cache.is_dir():
+            return []
+        return sorted(p for p in self.cache.iterdir() if p.name.startswith("."))
+
     def leftover_folders(self) -> list[Path]:
         return sorted(self.tmpdir.glob(TEMP_PREFIX + "*"))
 
@@ -303,6 +323,14 @@ def wait_until(predicate: Any, timeout: float = 15.0, interval: float = 0.05) ->
             return True
         time.sleep(interval)
     return bool(predicate())
+
+
+def _manifest(entry: Path) -> dict[str, Any]:
+    try:
+        data = json.loads((entry / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def project_fixture(tmp_path: Path, **kwargs: Any) -> Iterator[Project]:

@@ -74,9 +74,7 @@ def notes(path: Path) -> list[str]:
 
 
 def entries(project: Project) -> list[Path]:
-    if not project.cache.is_dir():
-        return []
-    return sorted(p for p in project.cache.iterdir() if not p.name.startswith("."))
+    return project.base_entries()
 
 
 @needs_cluster
@@ -130,11 +128,10 @@ def test_damaged_and_half_written_cache_entries_are_rebuilt(project):
     # a writer killed while it copies the base state into the cache
     child = project.start("inv", "0002", *args)
     try:
+        # the fresh cluster is saved first, right after initdb; then the base state
         assert wait_until(
             lambda: (
-                child.poll() is None
-                and project.cache.is_dir()
-                and any(p.name.startswith(".") for p in project.cache.iterdir())
+                child.poll() is None and project.fresh_entries() != [] and project.temporaries()
             ),
             timeout=120,
             interval=0.005,
@@ -142,7 +139,7 @@ def test_damaged_and_half_written_cache_entries_are_rebuilt(project):
         os.kill(child.pid, signal.SIGKILL)
     finally:
         child.wait(timeout=30)
-    [half] = [p for p in project.cache.iterdir() if p.name.startswith(".")]
+    [half] = project.temporaries()
     assert entries(project) == []  # killed before its entry was renamed into place
     half_written = {p.relative_to(half) for p in half.rglob("*")}
 

@@ -110,14 +110,9 @@ def wait_for_stage(project: Project, child: subprocess.Popen[str], stage: str) -
         assert wait_until(lambda: alive() or cluster_folder(project) is not None, timeout=60)
         return cluster_folder(project)
     if stage == "cache":  # the base state is being copied into the cache
+        # (the fresh cluster is saved first, right after initdb; then the base state)
         assert wait_until(
-            lambda: (
-                alive()
-                or (
-                    project.cache.is_dir()
-                    and any(p.name.startswith(".") for p in project.cache.iterdir())
-                )
-            ),
+            lambda: alive() or (project.fresh_entries() != [] and project.temporaries() != []),
             timeout=60,
             interval=0.005,
         )

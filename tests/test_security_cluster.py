@@ -366,7 +366,7 @@ def test_a_planted_cache_entry_runs_no_command_and_the_server_sees_no_secret(pro
     secret = {"CI_JOB_TOKEN": "glcbt-s3cret-token", "GITHUB_TOKEN": "ghs_s3cret"}
     first = project.run("inv", "0002", "--postgres", SOURCE, **secret)
     assert first.returncode == 1, first.output
-    [entry] = [p for p in project.cache.iterdir() if not p.name.startswith(".")]
+    [entry] = project.base_entries()
     _plant_configuration(entry, drop_box)
     dump.unlink()
     out = project.root / "report.json"

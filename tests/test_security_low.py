@@ -143,7 +143,7 @@ def test_restoring_the_cache_onto_a_full_disk_is_one_short_error(project):
     )
     warm = project.run("inv", "0002", "--postgres", SOURCE)
     assert warm.returncode == 1, warm.output
-    [entry] = [p for p in project.cache.iterdir() if not p.name.startswith(".")]
+    [entry] = project.base_entries()
     manifest = json.loads((entry / MANIFEST).read_text())
     assert manifest["bytes"] > 12 * 1024 * 1024  # more than the disk below holds
     prefix = small(project, project.tmpdir, 12)

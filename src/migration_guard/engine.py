@@ -274,7 +274,7 @@ def run_audit(request: AuditRequest, progress: Progress = _noop) -> AuditReport:
                 postgres = _postgres_info(config, server, stats)
             break
         except ProviderError as exc:
-            if attempt == 1 and cache.entry is not None and not _disk_full(exc):
+            if attempt == 1 and cache.restored() and not _disk_full(exc):
                 cache.discard()  # a damaged entry: rebuild from scratch
                 continue
             raise
@@ -327,28 +327,61 @@ class _CacheUse:
         self.alias = alias
         self.key: str | None = None
         self.entry: Entry | None = None
+        #: A fresh cluster of these binaries, saved right after an earlier initdb.
+        self.fresh: Entry | None = None
+        self.fresh_enabled = config.cache
         self.notes: list[str] = []
 
     def choose(self, cluster: LocalCluster) -> Path | None:
-        """Called before a throwaway cluster starts: the saved base state, if any."""
-        if not self.enabled:
-            return None
-        routers = ",".join(f"{type(r).__module__}.{type(r).__qualname__}" for r in router.routers)
-        self.key = self.cache.key(
-            self.base,
-            pg_major=cluster.binary_major,
-            alias=self.alias,
-            extra=(f"routers={routers}", f"source={cluster.source}"),
-        )
-        self.entry = self.cache.lookup(self.key)
-        if self.entry is not None:
-            self.notes.append(
-                f"base state ({self.entry.migrations} migrations before the change) restored "
-                "from the cache"
+        """Called before a throwaway cluster starts: the saved base state, if any;
+        else a fresh cluster saved after an earlier initdb (and when there is none
+        yet, the one about to be made is saved)."""
+        if self.enabled:
+            routers = ",".join(
+                f"{type(r).__module__}.{type(r).__qualname__}" for r in router.routers
             )
-            log.debug("base state restored from %s", self.entry.path)
-            return self.entry.data
+            self.key = self.cache.key(
+                self.base,
+                pg_major=cluster.binary_major,
+                alias=self.alias,
+                extra=(f"routers={routers}", f"source={cluster.source}"),
+            )
+            self.entry = self.cache.lookup(self.key)
+            if self.entry is not None:
+                self.notes.append(
+                    f"base state ({self.entry.migrations} migrations before the change) "
+                    "restored from the cache"
+                )
+                log.debug("base state restored from %s", self.entry.path)
+                return self.entry.data
+        if not self.fresh_enabled:
+            return None
+        key = self.cache.key(
+            (),
+            pg_major=cluster.binary_major,
+            alias="",
+            extra=(
+                "fresh cluster",
+                f"binaries={cluster.binaries_identity}",
+                f"initdb={' '.join(cluster.initdb_options)}",
+            ),
+        )
+        self.fresh = self.cache.lookup(key)
+        if self.fresh is not None:
+            log.debug("fresh cluster restored from %s (no initdb)", self.fresh.path)
+            return self.fresh.data
+        cluster.after_initdb = lambda save: self._store_fresh(key, save)
         return None
+
+    def _store_fresh(self, key: str, save: Callable[[Path], None]) -> None:
+        try:
+            self.cache.store(key, save, dbname="", migrations=0)
+        except OSError as exc:
+            log.warning(
+                "could not save the fresh cluster in the cache %s: %s",
+                self.cache.directory,
+                _os_error_text(exc),
+            )
 
     def store(self, server: Any, connection: Any, dbname: str) -> None:
         if not (self.enabled and self.key and self.entry is None):
@@ -365,12 +398,18 @@ class _CacheUse:
                 _os_error_text(exc),
             )
 
+    def restored(self) -> bool:
+        """Did the cluster start from a cache entry (which may be what failed)?"""
+        return self.entry is not None or self.fresh is not None
+
     def discard(self) -> None:
-        if self.entry is not None:
-            self.cache.invalidate(self.entry.key)
-        self.entry = None
+        """The entry the cluster started from is damaged: remove it, use none."""
+        for entry in (self.entry, self.fresh):
+            if entry is not None:
+                self.cache.invalidate(entry.key)
+        self.entry = self.fresh = None
         self.notes = []
-        self.enabled = False
+        self.enabled = self.fresh_enabled = False
 
 
 def _check_django_supports(connection: Any, server: Any) -> None:

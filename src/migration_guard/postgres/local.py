@@ -75,6 +75,17 @@ SERVER_SETTINGS: dict[str, str] = {
     "checkpoint_timeout": "30min",
     "log_min_messages": "warning",
     "TimeZone": "UTC",
+    # What initdb writes into the configuration file, given here instead: a cluster
+    # started from a saved data directory gets our empty file, and has to behave the
+    # same as one initdb made (full-text search's default configuration was "simple"
+    # in one and "english" in the other).
+    "default_text_search_config": "pg_catalog.english",
+    "DateStyle": "ISO, MDY",
+    "lc_messages": "C",
+    "lc_monetary": "C",
+    "lc_numeric": "C",
+    "lc_time": "C",
+    "log_timezone": "UTC",
     # Dynamic shared memory as files of the data directory, not /dev/shm segments: they
     # go with the folder even when the server is killed outright.
     "dynamic_shared_memory_type": "mmap",
@@ -537,6 +548,10 @@ class LocalCluster:
         self.source = source
         self._settings = {**SERVER_SETTINGS, **(extra_settings or {})}
         self._on_started = on_started
+        #: Called right after a fresh initdb, before the server starts, with a function
+        #: that copies the new data directory (as :meth:`save_data` does) to a folder of
+        #: ours: a cache keeps it so later clusters of these binaries skip initdb.
+        self.after_initdb: Callable[[Callable[[Path], None]], None] | None = None
         self._dir: Path | None = None
         self._parent: ClusterParent | None = None
         self._proc: subprocess.Popen[bytes] | None = None
@@ -646,6 +661,8 @@ class LocalCluster:
             self._copy_data_in(self._data_source)
         else:
             self._initdb(data)
+            if self.after_initdb is not None:
+                self.after_initdb(self._read_data)
         self._launch()
         log.debug(
             "%s started in %.2fs in %s", self.description, time.monotonic() - started, self._dir
@@ -664,6 +681,27 @@ class LocalCluster:
             kwargs.update(user=self._account.uid, group=self._account.gid, extra_groups=[])
         return kwargs
 
+    @property
+    def initdb_options(self) -> list[str]:
+        """What ``initdb`` is given besides the folder (part of a fresh cluster's cache key)."""
+        return [
+            "--auth=trust",
+            "--username=postgres",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-sync",
+            # small WAL segments: a saved data directory (the base-state cache)
+            # copies a few MB of WAL instead of a 16 MB segment
+            *(["--wal-segsize=1"] if self.binary_major >= 11 else []),
+        ]
+
+    @property
+    def binaries_identity(self) -> str:
+        """The server binaries in use, as a cache key part: folder, version, build."""
+        st = os.stat(self.bindir / "postgres")
+        major, minor = binary_version(self.bindir)
+        return f"{self.bindir.resolve()}|{major}.{minor}|{st.st_size}|{st.st_mtime_ns}"
+
     def _initdb(self, data: Path) -> None:
         assert self._dir is not None
         bindir = self._bindir_in_use
@@ -671,19 +709,7 @@ class LocalCluster:
         # runs (which would go on writing into the folder being removed) are killed
         # together, and a Ctrl-C at the terminal does not reach them behind our back.
         init = subprocess.Popen(
-            [
-                str(bindir / "initdb"),
-                "-D",
-                str(data),
-                "--auth=trust",
-                "--username=postgres",
-                "--encoding=UTF8",
-                "--locale=C",
-                "--no-sync",
-                # small WAL segments: a saved data directory (the base-state cache)
-                # copies a few MB of WAL instead of a 16 MB segment
-                *(["--wal-segsize=1"] if self.binary_major >= 11 else []),
-            ],
+            [str(bindir / "initdb"), "-D", str(data), *self.initdb_options],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
@@ -820,20 +846,27 @@ class LocalCluster:
             _stop(self._proc)
             self._proc = None
         try:
+            self._read_data(dest)
+        except OSError:  # a full disk, an unsafe entry: the audit goes on without it
+            self._launch()
+            raise
+        self._launch()
+
+    def _read_data(self, dest: Path) -> None:
+        """Copy the data directory of the stopped server to ``dest`` (see :meth:`save_data`).
+
+        Raises OSError when it cannot be copied: a full disk, or something in it
+        that is not a folder or a regular file (the audit goes on without a cache entry).
+        """
+        try:
             what = "reading the data directory for the cache"
             with self._tar(what, "-c", "-f", "-", "-C", ".", "data", stdout=PIPE) as tar:
                 assert tar.stdout is not None
                 datadir.unpack(tar.stdout, dest)  # type: ignore[arg-type]
         except (datadir.UnsafeEntry, tarfile.TarError) as exc:
-            self._launch()
             raise OSError(f"the data directory cannot be cached: {exc}") from exc
-        except OSError:  # a full disk: the audit goes on without a cache entry
-            self._launch()
-            raise
         except ProviderError as exc:
-            self._launch()
             raise OSError(str(exc)) from exc
-        self._launch()
 
     def _private_copy_of_binaries(self) -> Path:
         """Copy the server install where the server's account can reach it.

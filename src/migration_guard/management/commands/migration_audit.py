@@ -154,8 +154,9 @@ class Command(BaseCommand):
         pg.add_argument(
             "--no-cache",
             action="store_true",
-            help="Rebuild the base state (every migration before the change) instead of "
-            "reusing or saving the cached one (local and embedded servers cache it).",
+            help="Rebuild the base state (every migration before the change) and run initdb "
+            "instead of reusing or saving the cached ones (local and embedded servers cache "
+            "them).",
         )
         data = parser.add_argument_group("production data")
         data.add_argument(
