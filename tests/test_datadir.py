@@ -109,6 +109,16 @@ def test_pack_written_to_a_file_equals_pack_written_to_a_buffer(tmp_path, source
     assert (tmp_path / "stream.tar").read_bytes() == buffer.getvalue()
 
 
+def test_a_stream_sendfile_cannot_write_to_gets_the_same_bytes(tmp_path, source):
+    """Linux refuses sendfile into a file opened for appending (EINVAL), as macOS does
+    into anything but a socket: the bytes are read and written instead."""
+    buffer = io.BytesIO()
+    datadir.pack(tmp_path / "src", buffer)
+    with open(tmp_path / "appended.tar", "ab") as handle:
+        datadir.pack(tmp_path / "src", handle)
+    assert (tmp_path / "appended.tar").read_bytes() == buffer.getvalue()
+
+
 def test_a_link_in_the_source_stops_the_pack(tmp_path):
     root = tree(tmp_path / "src", {"base/1/1": b"x"})
     (root / "base" / "1" / "2").symlink_to("/etc/passwd")

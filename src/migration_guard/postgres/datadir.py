@@ -174,6 +174,12 @@ def _info(name: str, *, directory: bool = False, size: int = 0) -> tarfile.TarIn
     return info
 
 
+#: sendfile cannot write to this stream (macOS: only to a socket): read and write instead.
+_NO_SENDFILE = frozenset(
+    {errno.EINVAL, errno.ENOSYS, errno.ENOTSOCK, errno.EOPNOTSUPP, errno.ENOTSUP}
+)
+
+
 class _Out:
     """The stream, written through its descriptor when it has one (a pipe, a file)."""
 
@@ -206,14 +212,14 @@ class _Out:
     def copy(self, fd: int, size: int, relative: PurePosixPath) -> None:
         """``size`` bytes of ``fd`` and the padding to a whole block."""
         left = size
-        if self.fd is not None and size > 1 << 14:
+        if self.fd is not None and size > 1 << 14 and hasattr(os, "sendfile"):
             self.flush()
             offset = 0
             while left:
                 try:
                     sent = os.sendfile(self.fd, fd, offset, left)
                 except OSError as exc:
-                    if exc.errno not in (errno.EINVAL, errno.ENOSYS) or offset:
+                    if exc.errno not in _NO_SENDFILE or offset:
                         raise
                     break  # no sendfile between these two: read and write below
                 if sent == 0:
