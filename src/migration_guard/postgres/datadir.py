@@ -30,7 +30,7 @@ import errno
 import os
 import stat
 import tarfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import BinaryIO
 
 #: Top-level name of the data directory inside the stream.
@@ -64,12 +64,11 @@ class UnsafeEntry(ValueError):
     """A data directory holds something other than folders and regular files."""
 
 
-def excluded(relative: PurePosixPath) -> bool:
-    """Is this path (relative to the data directory) left out of every copy?"""
-    if len(relative.parts) != 1:
+def excluded(relative: str) -> bool:
+    """Is this path (relative to the data directory, "/"-separated) left out of every copy?"""
+    if "/" in relative:
         return False
-    name = relative.parts[0]
-    return name in CONFIG_FILES or name in _NEVER or name.endswith(".signal")
+    return relative in CONFIG_FILES or relative in _NEVER or relative.endswith(".signal")
 
 
 def write_archive(stream: BinaryIO, dest: Path) -> int:
@@ -175,21 +174,34 @@ def _header(name: str, *, directory: bool = False, size: int = 0) -> bytes:
         prefix, raw = raw[:cut], raw[cut + 1 :]
     if size >= 8**11 or size < 0:
         raise UnsafeEntry(f"{name!r} is too big for a data directory's file")
-    block = bytearray(_BLOCK)
-    block[0 : len(raw)] = raw
-    block[100:108] = b"0000700\0" if directory else b"0000600\0"
-    block[108:116] = b"0000000\0"
-    block[116:124] = b"0000000\0"
-    block[124:136] = b"%011o\0" % (0 if directory else size)
-    block[136:148] = b"00000000000\0"
-    block[148:156] = b"        "
-    block[156] = ord("5" if directory else "0")
-    block[257:265] = b"ustar\x0000"
-    block[329:337] = b"0000000\0"
-    block[337:345] = b"0000000\0"
-    block[345 : 345 + len(prefix)] = prefix
-    block[148:156] = b"%06o\0 " % sum(block)
-    return bytes(block)
+    sized = b"%011o\0" % (0 if directory else size)
+    middle, total = _DIR_FIELDS if directory else _FILE_FIELDS
+    checksum = total + sum(raw) + sum(prefix) + sum(sized)
+    return b"".join(
+        (
+            raw.ljust(100, b"\0"),
+            middle[0],  # mode, uid, gid
+            sized,
+            b"00000000000\0",  # mtime
+            b"%06o\0 " % checksum,
+            middle[1],  # type, link name, magic, version, owner names, device numbers
+            prefix.ljust(155, b"\0"),
+            bytes(12),
+        )
+    )
+
+
+def _fields(directory: bool) -> tuple[tuple[bytes, bytes], int]:
+    """The fixed parts of our headers, and the checksum of those and of the mtime and
+    the blank checksum field (the name, prefix and size are added per member)."""
+    owner = (b"0000700\0" if directory else b"0000600\0") + b"0000000\0" * 2
+    rest = (b"5" if directory else b"0") + bytes(100) + b"ustar\x0000" + bytes(64)
+    rest += b"0000000\0" * 2
+    return (owner, rest), sum(owner) + sum(rest) + sum(b"00000000000\0") + sum(b" " * 8)
+
+
+_DIR_FIELDS = _fields(True)
+_FILE_FIELDS = _fields(False)
 
 
 def _member(block: bytes) -> tuple[str, int]:
@@ -272,11 +284,12 @@ class _Out:
         self.flush()
 
 
-def _relative(name: str) -> PurePosixPath | None:
-    path = PurePosixPath(name)
-    parts = [p for p in path.parts if p != "."]
-    if path.is_absolute() or not parts or parts[0] != TOP or ".." in parts:
+def _relative(name: str) -> str | None:
+    """``name`` relative to the data directory (None: the folder itself); UnsafeEntry
+    when it is outside. Strings, not paths: a restore checks some 1,500 names."""
+    parts = [p for p in name.split("/") if p and p != "."]
+    if name.startswith("/") or not parts or parts[0] != TOP or ".." in parts:
         raise UnsafeEntry(f"{name!r} is outside the data directory")
     if len(parts) == 1:
         return None
-    return PurePosixPath(*parts[1:])
+    return "/".join(parts[1:])
