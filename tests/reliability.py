@@ -20,6 +20,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import textwrap
 import time
@@ -323,6 +324,39 @@ def wait_until(predicate: Any, timeout: float = 15.0, interval: float = 0.05) ->
             return True
         time.sleep(interval)
     return bool(predicate())
+
+
+# --- a cache entry's archive (what another pipeline could do to it) ------------------------
+
+
+def entry_members(archive: Path) -> dict[str, tuple[int, int]]:
+    """Each member of a cache entry's archive: name -> (offset of its data, size)."""
+    with tarfile.open(archive) as tar:
+        return {m.name: (m.offset_data, m.size) for m in tar.getmembers()}
+
+
+def overwrite_member(archive: Path, name: str, data: bytes) -> None:
+    """Replace the bytes of member ``name`` (same size: headers and manifest still match)."""
+    offset, size = entry_members(archive)[name]
+    assert len(data) == size, (len(data), size)
+    with open(archive, "r+b") as handle:
+        handle.seek(offset)
+        handle.write(data)
+
+
+def plant_member(archive: Path, name: str, data: bytes) -> None:
+    """Add member ``name`` with a header of the kind the cache writes, before the end
+    marker, and keep the entry's manifest in step, so the entry looks whole."""
+    from migration_guard.postgres import datadir
+
+    body = archive.read_bytes()[: -2 * 512]
+    member = datadir._header(name, size=len(data)) + data + b"\0" * (-len(data) % 512)
+    archive.write_bytes(body + member + b"\0" * 1024)
+    manifest = archive.parent / "manifest.json"
+    if manifest.is_file():
+        meta = json.loads(manifest.read_text())
+        meta["bytes"] = archive.stat().st_size
+        manifest.write_text(json.dumps(meta))
 
 
 def _manifest(entry: Path) -> dict[str, Any]:

@@ -15,11 +15,18 @@ from typing import Any
 
 import pytest
 
-from migration_guard.cache import BaseStateCache
+from migration_guard.cache import DATA, BaseStateCache
 from migration_guard.postgres import local
 from migration_guard.postgres.embedded import embedded_cluster
 
-from .reliability import CREATE_ITEM, Project, postgres_processes_under, project_fixture
+from .reliability import (
+    CREATE_ITEM,
+    Project,
+    entry_members,
+    overwrite_member,
+    postgres_processes_under,
+    project_fixture,
+)
 from .test_reliability_faults import SOURCE, needs_cluster
 
 #: Settings that name the cluster's own folder: they differ between any two clusters.
@@ -56,8 +63,9 @@ def test_a_cluster_started_from_a_saved_initdb_is_the_cluster_initdb_makes(tmp_p
     first.after_initdb = lambda save: save(saved)
     with first:
         made = described(first)
-    assert (saved / "PG_VERSION").is_file()
-    assert not (saved / "postgresql.conf").exists()  # configuration never crosses
+    names = entry_members(saved)
+    assert "data/PG_VERSION" in names
+    assert "data/postgresql.conf" not in names  # configuration never crosses
     second = local.LocalCluster(first.bindir, source=first.source, data_source=saved)
 
     def no_initdb(data: Path) -> None:
@@ -132,9 +140,8 @@ def test_a_damaged_fresh_cluster_is_rebuilt_and_the_audit_goes_on(project):
     src = ("--postgres", SOURCE, "--format", "json", "--output")
     assert project.run("--all", *src, str(project.root / "a.json")).returncode == 1
     [fresh] = project.fresh_entries()
-    control = fresh / "data" / "global" / "pg_control"
-    size = control.stat().st_size
-    control.write_bytes(b"\0" * size)  # same size: the manifest still matches
+    _, size = entry_members(fresh / DATA)["data/global/pg_control"]
+    overwrite_member(fresh / DATA, "data/global/pg_control", bytes(size))  # the manifest matches
     assert BaseStateCache(project.cache).lookup(fresh.name) is not None
 
     result = project.run("--all", *src, str(project.root / "b.json"), "-v", "2")
@@ -146,6 +153,9 @@ def test_a_damaged_fresh_cluster_is_rebuilt_and_the_audit_goes_on(project):
     third = project.run("--all", *src, str(project.root / "c.json"))
     assert third.returncode == 1, third.output
     [rebuilt] = project.fresh_entries()
-    assert (rebuilt / "data" / "global" / "pg_control").read_bytes() != bytes(size)
+    offset, size = entry_members(rebuilt / DATA)["data/global/pg_control"]
+    with open(rebuilt / DATA, "rb") as handle:
+        handle.seek(offset)
+        assert handle.read(size) != bytes(size)
     assert project.leftover_folders() == []
     assert postgres_processes_under(project.tmpdir) == []

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from migration_guard.cache import MANIFEST, BaseStateCache
+from migration_guard.cache import DATA, MANIFEST, BaseStateCache
 
 from .reliability import (
     CREATE_ITEM,
@@ -107,16 +107,13 @@ def test_two_audits_at_once_on_one_shared_server(project, pg_server, pg_url):
 
 
 def _damage_a_file(entry: Path, how: str) -> None:
-    data = entry / "data"
-    victim = max(
-        (p for p in data.rglob("*") if p.is_file() and p.stat().st_size > 0),
-        key=lambda p: (p.stat().st_size, str(p)),
-    )
+    """Damage the entry's archive: delete it, or cut it in half."""
+    archive = entry / DATA
     if how == "delete":
-        victim.unlink()
+        archive.unlink()
     else:
-        with open(victim, "r+b") as handle:
-            handle.truncate(victim.stat().st_size // 2)
+        with open(archive, "r+b") as handle:
+            handle.truncate(archive.stat().st_size // 2)
 
 
 @needs_cluster

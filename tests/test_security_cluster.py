@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from migration_guard.cache import MANIFEST, BaseStateCache
+from migration_guard.cache import DATA, BaseStateCache
 from migration_guard.postgres import account
 from migration_guard.postgres import local as local_source
 from migration_guard.postgres.embedded import embedded_cluster
@@ -34,6 +34,7 @@ from migration_guard.postgres.embedded import embedded_cluster
 from .reliability import (
     CREATE_ITEM,
     Project,
+    plant_member,
     postgres_processes_under,
     project_fixture,
     wait_until,
@@ -337,21 +338,19 @@ def test_the_sweep_stops_a_server_proven_ours(tmp_path):
 
 def _plant_configuration(entry: Path, drop_box: Path) -> None:
     """What a merge-request pipeline writing the shared cache plants in an entry, with
-    the manifest made to match so the entry looks whole."""
-    data = entry / "data"
+    headers of the kind the cache writes and the manifest made to match, so the entry
+    looks whole."""
+    archive = entry / DATA
     proof = drop_box / "restore-command-ran"
-    (data / "recovery.signal").write_text("")
-    (data / "standby.signal").write_text("")
-    with open(data / "postgresql.auto.conf", "a") as conf:
-        conf.write(f"restore_command = 'env > {proof}; false'\n")
-        conf.write(f"archive_mode = on\narchive_command = 'env > {proof}'\n")
-        conf.write("shared_preload_libraries = 'planted_library'\n")
-    (data / "pg_hba.conf").write_text("host all all 0.0.0.0/0 trust\n")
-    manifest = json.loads((entry / MANIFEST).read_text())
-    files = [p for p in data.rglob("*") if p.is_file()]
-    manifest["files"] = len(files)
-    manifest["bytes"] = sum(p.stat().st_size for p in files)
-    (entry / MANIFEST).write_text(json.dumps(manifest))
+    plant_member(archive, "data/recovery.signal", b"")
+    plant_member(archive, "data/standby.signal", b"")
+    conf = (
+        f"restore_command = 'env > {proof}; false'\n"
+        f"archive_mode = on\narchive_command = 'env > {proof}'\n"
+        "shared_preload_libraries = 'planted_library'\n"
+    )
+    plant_member(archive, "data/postgresql.auto.conf", conf.encode())
+    plant_member(archive, "data/pg_hba.conf", b"host all all 0.0.0.0/0 trust\n")
 
 
 @needs_cluster

@@ -108,8 +108,7 @@ def test_cache_hits_remove_a_dead_writers_temporary_folder(tmp_path):
     cache = BaseStateCache(tmp_path / "cache")
 
     def save_data(dest: Path) -> None:
-        (dest / "base").mkdir(parents=True)
-        (dest / "base" / "1").write_bytes(b"x" * 100)
+        dest.write_bytes(b"x" * 1024)
 
     entry = cache.store("k" * 32, save_data, dbname="db", migrations=3)
     assert entry is not None

@@ -2,8 +2,9 @@
 
 Building the base state dominates an audit of a long history, and it is the
 same run after run. For the throwaway clusters (``local`` and ``embedded``)
-the cache entry is the cluster's data directory, copied while the server is
-cleanly stopped, so a warm run starts PostgreSQL straight from it: no initdb,
+the cache entry is the cluster's data directory, saved as one archive while
+the server is cleanly stopped, so a warm run starts PostgreSQL straight from
+it: no initdb,
 no migrations. The key covers everything the base state depends on: the
 content of every migration file before the change and their order, Django's
 version, PostgreSQL's major version, the audited alias and its routers, and
@@ -12,7 +13,8 @@ the key: ``--no-cache`` rebuilds.
 
 Entries are written to a temporary name and renamed into place with their
 manifest written last, so a reader never sees half an entry; an entry whose
-files do not match its manifest is deleted and rebuilt. Concurrent audits
+archive does not match its manifest, or holds a header this package does not
+write, is deleted and rebuilt. Concurrent audits
 that build the same entry keep the first one renamed into place.
 
 An entry is data, never configuration (``postgres.datadir``): it may hold only
@@ -39,13 +41,14 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .postgres.datadir import walk
 from .source import migration_path
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
-FORMAT = 1
+#: The data directory of an entry: one tar archive (2; 1 was a folder of files).
+DATA = "data.tar"
+FORMAT = 2
 #: Entries kept per cache folder (least recently used go first).
 KEEP = 6
 #: Age after which a temporary entry folder is a dead writer's, in seconds.
@@ -70,19 +73,16 @@ class Entry:
 
     @property
     def data(self) -> Path:
-        return self.path / "data"
+        """The data directory, as one archive (``postgres.datadir``)."""
+        return self.path / DATA
 
 
-def _tree_stats(root: Path) -> tuple[int, int]:
-    """Regular files and their bytes under ``root``; :class:`UnsafeEntry` on anything
-    but folders and regular files (a link, a device...)."""
-    files = 0
-    size = 0
-    for _, info in walk(root):
-        if stat.S_ISREG(info.st_mode):
-            files += 1
-            size += info.st_size
-    return files, size
+def _archive_size(path: Path) -> int:
+    """Size of the entry's archive; ValueError unless it is a regular file."""
+    st = os.lstat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise ValueError(f"{path.name} is not a regular file")
+    return st.st_size
 
 
 class UnsafeCacheFolder(ValueError):
@@ -190,9 +190,11 @@ class BaseStateCache:
             if entry_st.st_uid != os.geteuid() or entry_st.st_mode & 0o022:
                 raise ValueError("it is not a folder of ours alone")
             meta = json.loads(manifest.read_text())
-            files, size = _tree_stats(path / "data")
-            if meta.get("format") != FORMAT or (files, size) != (meta["files"], meta["bytes"]):
-                raise ValueError(f"files {files}/{size} do not match manifest")
+            if meta.get("format") != FORMAT:
+                raise ValueError(f"format {meta.get('format')!r}, not {FORMAT}")
+            size = _archive_size(path / DATA)
+            if size != meta["bytes"]:
+                raise ValueError(f"{size} bytes do not match the manifest's {meta['bytes']!r}")
             entry = Entry(path, key, str(meta["dbname"]), int(meta["migrations"]))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("cache entry %s is damaged (%s); rebuilding it", path, exc)
@@ -207,7 +209,7 @@ class BaseStateCache:
 
     # -- write -------------------------------------------------------------------
     def store(self, key: str, save_data: Any, *, dbname: str, migrations: int) -> Entry | None:
-        """Write an entry; ``save_data(dest)`` copies the data directory to ``dest``."""
+        """Write an entry; ``save_data(dest)`` saves the data directory as the archive ``dest``."""
         if not self.usable(create=True):
             return None
         final = self.directory / key
@@ -217,8 +219,8 @@ class BaseStateCache:
         tmp = self.directory / f".{key}-{os.getpid()}-{secrets.token_hex(4)}"
         try:
             tmp.mkdir(mode=0o700)
-            save_data(tmp / "data")
-            files, size = _tree_stats(tmp / "data")
+            save_data(tmp / DATA)
+            size = _archive_size(tmp / DATA)
             (tmp / MANIFEST).write_text(
                 json.dumps(
                     {
@@ -226,7 +228,6 @@ class BaseStateCache:
                         "key": key,
                         "dbname": dbname,
                         "migrations": migrations,
-                        "files": files,
                         "bytes": size,
                         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
                         "tool": __version__,

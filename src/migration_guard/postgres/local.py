@@ -776,16 +776,17 @@ class LocalCluster:
     def _copy_data_in(self, source: Path) -> None:
         """Start from a saved data directory (a cached base state) instead of initdb.
 
-        We read the entry (in a folder of ours) and stream it; ``tar`` running as
-        the server's account writes it into the cluster folder. Configuration
-        and signal files of the entry never arrive: ours replace them.
+        We read the entry (an archive in a folder of ours), checking every
+        header, and stream it; ``tar`` running as the server's account writes
+        it into the cluster folder. Configuration and signal files of the entry
+        never arrive: ours replace them.
         """
         what = f"restoring the cached base state into {self._dir}"
         try:
             with self._tar(what, "-x", "--no-same-owner", "-f", "-", "-C", ".", stdin=PIPE) as tar:
                 assert tar.stdin is not None
                 try:
-                    datadir.pack(source, tar.stdin)  # type: ignore[arg-type]
+                    datadir.send_archive(source, tar.stdin)  # type: ignore[arg-type]
                 except BrokenPipeError:
                     pass  # tar stopped (a full disk): its own message says why
                 finally:
@@ -831,14 +832,14 @@ class LocalCluster:
         return "" if text.startswith("(") else text
 
     def save_data(self, dest: Path) -> None:
-        """Copy the data directory to ``dest`` while the server is cleanly stopped.
+        """Save the data directory as the archive ``dest`` while the server is cleanly stopped.
 
         The server is stopped (fast shutdown, which checkpoints), the folder
         copied, and the server started again on the same socket. Connections
         must be closed by the caller first. ``tar`` running as the server's
-        account reads the data directory; we unpack only folders and regular
-        files into ``dest`` (whose parent must be a folder of ours), leaving
-        configuration and signal files out.
+        account reads the data directory; we write only its folders and
+        regular files into ``dest`` (whose folder must be ours), with headers
+        of ours, leaving configuration and signal files out.
         """
         if self._dir is None or self._proc is None:
             raise ProviderError("the local cluster is not running")
@@ -862,7 +863,7 @@ class LocalCluster:
             what = "reading the data directory for the cache"
             with self._tar(what, "-c", "-f", "-", "-C", ".", "data", stdout=PIPE) as tar:
                 assert tar.stdout is not None
-                datadir.unpack(tar.stdout, dest)  # type: ignore[arg-type]
+                datadir.write_archive(tar.stdout, dest)  # type: ignore[arg-type]
         except (datadir.UnsafeEntry, tarfile.TarError) as exc:
             raise OSError(f"the data directory cannot be cached: {exc}") from exc
         except ProviderError as exc:
@@ -958,9 +959,13 @@ def _no_space_hint(parent: ClusterParent) -> str:
 
 
 def _tree_bytes(root: Path) -> int:
-    """Bytes of the regular files under ``root`` (0 when it cannot be read)."""
+    """Bytes of ``root`` (a file: a saved data directory) or of the regular files
+    under it (0 when it cannot be read)."""
     total = 0
     with contextlib.suppress(OSError):
+        st = os.lstat(root)
+        if stat.S_ISREG(st.st_mode):
+            return st.st_size
         for folder, _dirs, files in os.walk(root):
             for name in files:
                 with contextlib.suppress(OSError):
