@@ -13,9 +13,11 @@ so, without it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
+import secrets
 import shutil
 import subprocess
 import sys
@@ -490,6 +492,29 @@ def test_what_the_server_account_leaves_running_is_killed(project, drop_box):
     assert wait_until(pidfile.exists, timeout=5)
     pid = int(pidfile.read_text())
     assert wait_until(lambda: not _running(pid), timeout=10), "the daemon survived"
+
+
+@as_root
+@needs_cluster
+def test_shared_memory_the_server_account_leaves_is_removed(project):
+    """A segment in /dev/shm owned by the server's account (what initdb's postgres leaves
+    when it is killed mid-way) does not outlive the audit; one of another account does."""
+    if not Path("/dev/shm").is_dir():
+        pytest.skip("no /dev/shm here")
+    name = f"PostgreSQL.{os.getpid()}{secrets.randbelow(10**6)}"
+    other = Path("/dev/shm") / f"PostgreSQL.{os.getpid()}other"
+    other.write_bytes(b"x")  # root's: not the account's
+    project.migration("0001_initial", [CREATE_ITEM])
+    project.migration("0002_index", [INDEX, program(f"head -c 4096 /dev/zero > /dev/shm/{name}")])
+    try:
+        result = project.run("inv", "0002", "--postgres", SOURCE)
+        assert result.returncode == 1, result.output
+        assert not (Path("/dev/shm") / name).exists(), "the account's segment survived"
+        assert other.exists()
+    finally:
+        other.unlink()
+        with contextlib.suppress(FileNotFoundError):
+            (Path("/dev/shm") / name).unlink()
 
 
 def _running(pid: int) -> bool:

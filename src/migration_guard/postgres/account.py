@@ -72,10 +72,13 @@ class ServerAccount:
         return self.entry.pw_gid
 
     def kill_leftovers(self) -> list[int]:
-        """SIGKILL every process of this account (only for an account held exclusively)."""
+        """SIGKILL every process of this account and remove the shared memory segments
+        it left behind (only for an account held exclusively: all it owns is ours)."""
         if not self.exclusive:
             return []
-        return kill_processes_of(self.uid)
+        killed = kill_processes_of(self.uid)
+        remove_segments_of(self.uid)
+        return killed
 
     def release(self) -> None:
         self.kill_leftovers()
@@ -291,6 +294,32 @@ def kill_processes_of(uid: int, attempts: int = 20) -> list[int]:
     if killed:
         log.debug("killed %d leftover process(es) of uid %d", len(set(killed)), uid)
     return sorted(set(killed))
+
+
+#: Where POSIX shared memory segments live (Linux).
+SHM_DIR = Path("/dev/shm")
+
+
+def remove_segments_of(uid: int) -> list[str]:
+    """Remove the PostgreSQL shared memory segments ``uid`` owns in /dev/shm.
+
+    Our clusters keep theirs in the data directory (``dynamic_shared_memory_type
+    = mmap``), but the ``postgres`` that ``initdb`` runs makes POSIX segments, and
+    one killed mid-way (an audit interrupted while it starts) leaves them behind.
+    Called once the account's processes are gone: the folder is sticky, so nobody
+    but the account (or root) can rename or replace what it owns there.
+    """
+    removed = []
+    with contextlib.suppress(OSError), os.scandir(SHM_DIR) as entries:
+        for entry in entries:
+            if not entry.name.startswith("PostgreSQL."):
+                continue
+            with contextlib.suppress(OSError):
+                st = entry.stat(follow_symlinks=False)
+                if st.st_uid == uid and stat.S_ISREG(st.st_mode):
+                    os.unlink(entry.path)
+                    removed.append(entry.name)
+    return removed
 
 
 def start_time(pid: int) -> str | None:
