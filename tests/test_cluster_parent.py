@@ -230,7 +230,7 @@ def test_a_cluster_in_memory_starts_restores_and_leaves_nothing(tmp_path, no_tmp
             assert conn.execute("SELECT to_regclass('kept') IS NOT NULL").fetchone() == (True,)
         folder = second.directory
     assert not folder.exists()
-    assert local._tree_bytes(tmp_path / "data") > MEGABYTE
+    assert local._saved_bytes(tmp_path / "data") > MEGABYTE
 
 
 # --- the sweep ------------------------------------------------------------------------------

@@ -100,15 +100,21 @@ def findings(path: Path) -> list[tuple[str, str, str, str]]:
     )
 
 
-@needs_cluster
-def test_audits_after_the_first_start_from_its_fresh_cluster_and_report_the_same(project):
+def index_project(project: Project) -> tuple[str, ...]:
+    """A table and an index built without CONCURRENTLY on it; the audit's arguments
+    (a JSON report to the file that follows them)."""
     assert SOURCE is not None
     project.migration("0001_initial", [CREATE_ITEM])
     project.migration(
         "0002_index",
         ["migrations.AddIndex('item', models.Index(fields=['code'], name='item_code_ix'))"],
     )
-    src = ("--postgres", SOURCE, "--format", "json", "--output")
+    return ("--postgres", SOURCE, "--format", "json", "--output")
+
+
+@needs_cluster
+def test_audits_after_the_first_start_from_its_fresh_cluster_and_report_the_same(project):
+    src = index_project(project)
 
     first = project.run("--all", *src, str(project.root / "first.json"), "-v", "2")
     assert first.returncode == 1, first.output
@@ -131,13 +137,7 @@ def test_audits_after_the_first_start_from_its_fresh_cluster_and_report_the_same
 
 @needs_cluster
 def test_a_damaged_fresh_cluster_is_rebuilt_and_the_audit_goes_on(project):
-    assert SOURCE is not None
-    project.migration("0001_initial", [CREATE_ITEM])
-    project.migration(
-        "0002_index",
-        ["migrations.AddIndex('item', models.Index(fields=['code'], name='item_code_ix'))"],
-    )
-    src = ("--postgres", SOURCE, "--format", "json", "--output")
+    src = index_project(project)
     assert project.run("--all", *src, str(project.root / "a.json")).returncode == 1
     [fresh] = project.fresh_entries()
     _, size = entry_members(fresh / DATA)["data/global/pg_control"]

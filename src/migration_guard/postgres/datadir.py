@@ -71,13 +71,12 @@ def excluded(relative: str) -> bool:
     return relative in CONFIG_FILES or relative in _NEVER or relative.endswith(".signal")
 
 
-def write_archive(stream: BinaryIO, dest: Path) -> int:
+def write_archive(stream: BinaryIO, dest: Path) -> None:
     """Write the data directory read from the tar ``stream`` into the archive ``dest``.
 
     ``dest`` is created here, in a folder we alone can write. Only folders and
     regular files under ``data/`` are accepted, configuration and signal files
     are dropped, and every member gets a header of ours (:func:`_header`).
-    Returns the size of the archive.
     """
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     with os.fdopen(os.open(dest, flags, 0o600), "wb") as handle:
@@ -107,7 +106,6 @@ def write_archive(stream: BinaryIO, dest: Path) -> int:
                     raise UnsafeEntry(f"{relative} is neither a folder nor a regular file")
         out.write(_END)
         out.flush()
-        return os.fstat(handle.fileno()).st_size
 
 
 def send_archive(source: Path, stream: BinaryIO) -> None:

@@ -577,9 +577,14 @@ class LocalCluster:
         return f"PostgreSQL {version} ({self.source}: throwaway cluster from {self.bindir})"
 
     @functools.cached_property
+    def binaries_version(self) -> tuple[int, int]:
+        """(major, minor) of the server binaries (known before starting; asked once)."""
+        return binary_version(self.bindir)
+
+    @property
     def binary_major(self) -> int:
-        """Major version of the server binaries (known before starting; asked once)."""
-        return binary_version(self.bindir)[0]
+        """Major version of the server binaries (known before starting)."""
+        return self.binaries_version[0]
 
     @property
     def directory(self) -> Path | None:
@@ -630,7 +635,7 @@ class LocalCluster:
 
     def _start(self) -> None:
         sweep_stale_dirs()
-        needed = _tree_bytes(self._data_source) if self._data_source is not None else 0
+        needed = _saved_bytes(self._data_source) if self._data_source is not None else 0
         with shielded():
             # Registered before anything can interrupt us, so cleanup always knows
             # what to give back and what to remove.
@@ -699,7 +704,7 @@ class LocalCluster:
     def binaries_identity(self) -> str:
         """The server binaries in use, as a cache key part: folder, version, build."""
         st = os.stat(self.bindir / "postgres")
-        major, minor = binary_version(self.bindir)
+        major, minor = self.binaries_version
         return f"{self.bindir.resolve()}|{major}.{minor}|{st.st_size}|{st.st_mtime_ns}"
 
     def _initdb(self, data: Path) -> None:
@@ -958,19 +963,12 @@ def _no_space_hint(parent: ClusterParent) -> str:
     )
 
 
-def _tree_bytes(root: Path) -> int:
-    """Bytes of ``root`` (a file: a saved data directory) or of the regular files
-    under it (0 when it cannot be read)."""
-    total = 0
-    with contextlib.suppress(OSError):
-        st = os.lstat(root)
-        if stat.S_ISREG(st.st_mode):
-            return st.st_size
-        for folder, _dirs, files in os.walk(root):
-            for name in files:
-                with contextlib.suppress(OSError):
-                    total += os.lstat(os.path.join(folder, name)).st_size
-    return total
+def _saved_bytes(archive: Path) -> int:
+    """Size of a saved data directory (0 when it cannot be read)."""
+    try:
+        return os.lstat(archive).st_size
+    except OSError:
+        return 0
 
 
 def _summary(text: str, parent: ClusterParent) -> str:
